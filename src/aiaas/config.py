@@ -62,10 +62,12 @@ class AuthSettings(BaseModel):
     model_config = {"extra": "forbid"}
 
     jwt_secret: SecretStr | None = Field(
-        None, description="HMAC secret for JWTs; generated into the data dir when unset outside production"
+        None,
+        description="HMAC secret for JWTs; generated into the data dir when unset outside production",
     )
     api_key_secret: SecretStr | None = Field(
-        None, description="HMAC key for API key hashes; generated into the data dir when unset outside production"
+        None,
+        description="HMAC key for API key hashes; generated into the data dir when unset outside production",
     )
     jwt_issuer: str = "aiaas"
     jwt_audience: str = "aiaas-api"
@@ -74,7 +76,9 @@ class AuthSettings(BaseModel):
     credential_cache_ttl_seconds: float = Field(
         5.0, ge=0, description="How long a verified API key or tenant status is cached in process"
     )
-    login_attempts_per_minute: int = Field(10, ge=1, description="Login attempts per client address")
+    login_attempts_per_minute: int = Field(
+        10, ge=1, description="Login attempts per client address"
+    )
 
     @field_validator("jwt_secret", "api_key_secret")
     @classmethod
@@ -88,9 +92,13 @@ class GatewaySettings(BaseModel):
     model_config = {"extra": "forbid"}
 
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins")
-    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest accepted request body")
+    max_body_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="Largest accepted request body"
+    )
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="Largest multipart upload")
-    trust_forwarded_for: bool = Field(False, description="Take the client address from X-Forwarded-For")
+    trust_forwarded_for: bool = Field(
+        False, description="Take the client address from X-Forwarded-For"
+    )
     hsts: bool = Field(False, description="Send Strict-Transport-Security (enable behind TLS)")
 
 
@@ -104,7 +112,8 @@ class EventsSettings(BaseModel):
     ack_wait_seconds: float = Field(30.0, gt=0)
     redelivery_backoff_seconds: float = Field(0.5, ge=0)
     run_in_process: bool | None = Field(
-        None, description="Run relay and consumers inside `aiaas serve` (default: when the bus is in memory)"
+        None,
+        description="Run relay and consumers inside `aiaas serve` (default: when the bus is in memory)",
     )
 
 
@@ -114,7 +123,9 @@ class TelemetrySettings(BaseModel):
     service_name: str = "aiaas"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
-    otlp_endpoint: str | None = Field(None, description="OTLP/HTTP traces endpoint, e.g. http://collector:4318")
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP traces endpoint, e.g. http://collector:4318"
+    )
     trace_sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
     metrics_enabled: bool = True
 
@@ -160,7 +171,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     nats_url: str | None = None
     namespace: str = Field(
-        "aiaas", pattern=r"^[a-z][a-z0-9_]{0,30}$", description="Prefix of Redis keys and bus subjects"
+        "aiaas",
+        pattern=r"^[a-z][a-z0-9_]{0,30}$",
+        description="Prefix of Redis keys and bus subjects",
     )
 
     plans: dict[str, PlanSettings] = Field(default_factory=_default_plans)
@@ -197,7 +210,9 @@ class Settings(BaseSettings):
     @field_validator("nats_url")
     @classmethod
     def _nats_url(cls, value: str | None) -> str | None:
-        if value and not all(u.strip().startswith(("nats://", "tls://", "ws://", "wss://")) for u in value.split(",")):
+        if value and not all(
+            u.strip().startswith(("nats://", "tls://", "ws://", "wss://")) for u in value.split(",")
+        ):
             raise ValueError("must be nats:// or tls:// URLs, comma separated")
         return value or None
 
@@ -211,10 +226,18 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.default_plan not in self.plans:
-            raise ValueError(f"default_plan {self.default_plan!r} is not one of plans {sorted(self.plans)}")
+            raise ValueError(
+                f"default_plan {self.default_plan!r} is not one of plans {sorted(self.plans)}"
+            )
         if self.env == "production":
-            missing = [n for n, v in (("AIAAS_AUTH__JWT_SECRET", self.auth.jwt_secret),
-                                      ("AIAAS_AUTH__API_KEY_SECRET", self.auth.api_key_secret)) if v is None]
+            missing = [
+                n
+                for n, v in (
+                    ("AIAAS_AUTH__JWT_SECRET", self.auth.jwt_secret),
+                    ("AIAAS_AUTH__API_KEY_SECRET", self.auth.api_key_secret),
+                )
+                if v is None
+            ]
             if missing:
                 raise ValueError(f"{', '.join(missing)} must be set when AIAAS_ENV=production")
         return self
@@ -237,7 +260,9 @@ class Settings(BaseSettings):
         if not self.is_postgres:
             return self.owner_database_url
         url = make_url(self.owner_database_url).set(username=self.database_app_role)
-        password = self.database_app_password.get_secret_value() if self.database_app_password else None
+        password = (
+            self.database_app_password.get_secret_value() if self.database_app_password else None
+        )
         return url.set(password=password).render_as_string(hide_password=False)
 
     @property

@@ -21,7 +21,12 @@ from uuid import UUID
 
 from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, Uuid, event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -84,7 +89,7 @@ class TenantMixin:
     """Marks a tenant-owned table. Every such table gets row-level security on PostgreSQL."""
 
     @declared_attr
-    def tenant_id(cls) -> Mapped[UUID]:  # noqa: N805 - declared_attr takes the class
+    def tenant_id(cls) -> Mapped[UUID]:
         return mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
 
 
@@ -101,11 +106,17 @@ def session_tenant(session: Session | AsyncSession) -> UUID | None:
 def _scope_to_tenant(state: ORMExecuteState) -> None:
     if not (state.is_select or state.is_update or state.is_delete):
         return
-    if state.execution_options.get("tenant_scope") is False or state.is_column_load or state.is_relationship_load:
+    if (
+        state.execution_options.get("tenant_scope") is False
+        or state.is_column_load
+        or state.is_relationship_load
+    ):
         return
     tenant_id = state.session.info.get("tenant_id") or NO_TENANT
     state.statement = state.statement.options(
-        with_loader_criteria(TenantMixin, lambda cls: cls.tenant_id == tenant_id, include_aliases=True)
+        with_loader_criteria(
+            TenantMixin, lambda cls: cls.tenant_id == tenant_id, include_aliases=True
+        )
     )
 
 
@@ -167,9 +178,9 @@ class Database:
         async with self.session(tenant_id) as session, session.begin():
             yield session
 
-    async def ping(self, timeout: float = 2.0) -> None:
+    async def ping(self, within: float = 2.0) -> None:
         """Raise when the database does not answer ``SELECT 1`` in time."""
-        async with asyncio.timeout(timeout), self.engine.connect() as conn:
+        async with asyncio.timeout(within), self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:

@@ -27,18 +27,19 @@ class Repository(Generic[M]):
     def tenant_id(self) -> UUID | None:
         return session_tenant(self.session)
 
-    def select(self) -> Select[tuple[M]]:
+    def select(self) -> Select[Any]:
         return select(self.model)
 
     async def get(self, id_: UUID) -> M | None:
-        result = await self.session.execute(self.select().where(self.model.id == id_))  # type: ignore[attr-defined]
-        return result.scalar_one_or_none()
+        return await self.one_or_none(self.select().where(self.model.id == id_))  # type: ignore[attr-defined]
 
-    async def one_or_none(self, stmt: Select[tuple[M]]) -> M | None:
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+    async def one_or_none(self, stmt: Select[Any]) -> M | None:
+        row: M | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return row
 
-    async def all(self, stmt: Select[tuple[M]]) -> Sequence[M]:
-        return (await self.session.execute(stmt)).scalars().all()
+    async def all(self, stmt: Select[Any]) -> Sequence[M]:
+        rows: Sequence[M] = (await self.session.execute(stmt)).scalars().all()
+        return rows
 
     async def count(self, stmt: Select[Any] | None = None) -> int:
         base = stmt if stmt is not None else self.select()
@@ -54,7 +55,7 @@ class Repository(Generic[M]):
         await self.session.delete(obj)
         await self.session.flush()
 
-    async def page(self, stmt: Select[tuple[M]], params: PageParams) -> tuple[list[M], str | None]:
+    async def page(self, stmt: Select[Any], params: PageParams) -> tuple[list[M], str | None]:
         """One page, newest first, keyset on the time-ordered id; returns rows and the next cursor."""
         id_col = self.model.id  # type: ignore[attr-defined]
         if params.after_id is not None:

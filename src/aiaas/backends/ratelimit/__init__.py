@@ -1,9 +1,17 @@
-"""Rate limiting with GCRA (generic cell rate algorithm): atomic Lua on Redis, the same maths in memory."""
+"""Rate limiting with GCRA (generic cell rate algorithm): atomic Lua on Redis, same maths in memory.
+
+A limit of ``limit`` requests per ``period_seconds`` admits a burst of ``limit`` back-to-back
+requests on a fresh key, then one more every ``period_seconds / limit``. Both implementations answer
+with the same :class:`RateLimitResult`, field for field.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
+
+from aiaas.kit.errors import BadRequest
 
 
 @dataclass(frozen=True)
@@ -11,8 +19,9 @@ class RateLimitResult:
     allowed: bool
     limit: int
     remaining: int
+    """Unit-cost requests that would be admitted right now (after this one, if it was)."""
     retry_after: float
-    """Seconds until one more request would be admitted (0 when allowed)."""
+    """Exact seconds until a request of the same cost would be admitted (0 when allowed)."""
     reset_after: float
     """Seconds until the bucket is completely full again."""
 
@@ -20,10 +29,57 @@ class RateLimitResult:
 class RateLimiter(Protocol):
     kind: str
 
-    async def hit(self, key: str, limit: int, period_seconds: float, cost: int = 1) -> RateLimitResult:
-        """Count ``cost`` requests against ``limit`` per ``period_seconds`` for ``key``, atomically."""
+    async def hit(
+        self, key: str, limit: int, period_seconds: float, cost: int = 1
+    ) -> RateLimitResult:
+        """Count ``cost`` requests against ``limit`` per ``period_seconds`` for ``key``, atomically.
+
+        A rejected hit consumes nothing; ``cost=0`` reads the bucket without consuming. Raises
+        ``ValueError`` for ``limit < 1``, ``period_seconds <= 0`` or ``cost < 0``, and
+        :class:`CostExceedsLimit` when ``cost > limit``.
+        """
         ...
 
-    async def ping(self) -> None: ...
+    async def ping(self) -> None:
+        """Raise ``ServiceUnavailable`` when the backend cannot be reached."""
+        ...
 
     async def close(self) -> None: ...
+
+
+class CostExceedsLimit(BadRequest):
+    """A single request costs more than the limit admits in a whole period: waiting cannot help."""
+
+    code = "rate_limit_cost_exceeds_limit"
+    title = "Request exceeds the rate limit"
+
+    def __init__(self, *, cost: int, limit: int) -> None:
+        super().__init__(
+            f"this request costs {cost} but the limit admits at most {limit} per period",
+            extra={"cost": cost, "limit": limit},
+        )
+
+
+def rate_limit_headers(result: RateLimitResult, period_seconds: float) -> dict[str, str]:
+    """HTTP headers for ``result``: ``RateLimit-*`` fields and, when rejected, ``Retry-After``.
+
+    Times are whole seconds rounded up, so a client that waits as told is never turned away early;
+    ``Retry-After`` is at least 1.
+    """
+    headers = {
+        "RateLimit-Limit": str(result.limit),
+        "RateLimit-Remaining": str(max(0, result.remaining)),
+        "RateLimit-Reset": str(math.ceil(result.reset_after)),
+        "RateLimit-Policy": f"{result.limit};w={max(1, math.ceil(period_seconds))}",
+    }
+    if not result.allowed:
+        headers["Retry-After"] = str(max(1, math.ceil(result.retry_after)))
+    return headers
+
+
+__all__ = [
+    "CostExceedsLimit",
+    "RateLimitResult",
+    "RateLimiter",
+    "rate_limit_headers",
+]

@@ -1,0 +1,96 @@
+"""The running platform: backends built from settings and the long-lived services that use them.
+
+`create_app` (HTTP) and the CLI (`worker`, `demo`, `tenants`, `keys`) both build one of these, so the
+same wiring serves every entry point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from aiaas.backends.bus import Bus
+from aiaas.backends.bus.factory import build_bus
+from aiaas.backends.cache import Cache
+from aiaas.backends.cache.factory import build_cache
+from aiaas.backends.ratelimit import RateLimiter
+from aiaas.backends.ratelimit.factory import build_rate_limiter
+from aiaas.config import Settings
+from aiaas.events.audit import AuditLogConsumer
+from aiaas.events.consumer import Consumer, ConsumerRunner
+from aiaas.events.relay import OutboxRelay
+from aiaas.kit.db import Database
+from aiaas.kit.security import JwtCodec
+from aiaas.tenancy.auth_service import AuthService
+from aiaas.tenancy.credentials import Authenticator, CredentialCache
+from aiaas.tenancy.service import TenantService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    db: Database
+    cache: Cache
+    limiter: RateLimiter
+    bus: Bus
+    credentials: CredentialCache
+    authenticator: Authenticator
+    auth: AuthService
+    tenants: TenantService
+    consumers: list[Consumer] = field(default_factory=list)
+    relay: OutboxRelay | None = None
+    runner: ConsumerRunner | None = None
+    _relay_task: asyncio.Task[None] | None = None
+
+    async def start(self, *, events: bool) -> None:
+        """Connect the backends; with ``events`` also run the outbox relay and the consumers."""
+        await self.bus.start()
+        if events:
+            await self.start_events()
+
+    async def start_events(self) -> None:
+        self.relay = OutboxRelay(self.db, self.bus, self.settings)
+        self.runner = ConsumerRunner(self.db, self.bus, self.consumers, self.settings)
+        await self.runner.start()
+        self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._relay_task is not None:
+            self._relay_task.cancel()
+            await asyncio.gather(self._relay_task, return_exceptions=True)
+        if self.runner is not None:
+            await self.runner.stop()
+        await self.authenticator.drain()
+        for closer in (self.bus.close, self.limiter.close, self.cache.close, self.db.dispose):
+            try:
+                await closer()
+            except Exception:
+                log.exception("error while closing %s", closer)
+
+
+def build_platform(settings: Settings) -> Platform:
+    """Build every backend from settings. Nothing connects until :meth:`Platform.start`."""
+    db = Database(
+        settings.app_database_url,
+        pool_size=settings.database_pool_size,
+        echo=settings.database_echo,
+    )
+    cache = build_cache(settings)
+    credentials = CredentialCache(settings, cache)
+    codec = JwtCodec(settings.jwt_secret, settings.auth.jwt_issuer, settings.auth.jwt_audience)
+    authenticator = Authenticator(db, settings, credentials, codec)
+    return Platform(
+        settings=settings,
+        db=db,
+        cache=cache,
+        limiter=build_rate_limiter(settings),
+        bus=build_bus(settings),
+        credentials=credentials,
+        authenticator=authenticator,
+        auth=AuthService(db, settings, authenticator, credentials, codec),
+        tenants=TenantService(db, settings, credentials),
+        consumers=[AuditLogConsumer()],
+    )

@@ -1,0 +1,115 @@
+"""FastAPI dependencies: who is calling, what they may do, and the tenant-bound database session.
+
+Every route declares its need with ``require(...)``, ``require_platform_admin`` or ``public``; a test walks
+all routes and fails on one that declares nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aiaas.gateway.ratelimit import enforce_rate_limit
+from aiaas.kit.context import Actor, bind_context
+from aiaas.kit.errors import Forbidden, Unauthorized
+from aiaas.platform import Platform
+from aiaas.tenancy.permissions import Principal
+
+API_KEY_HEADER = "x-api-key"
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+def _credential(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthorized(
+                "use 'Authorization: Bearer <token or API key>'", code="invalid_authorization"
+            )
+        return value.strip()
+    key = request.headers.get(API_KEY_HEADER)
+    if key:
+        return key.strip()
+    raise Unauthorized("authentication required", code="unauthenticated")
+
+
+async def authenticate(request: Request, response: Response, platform: PlatformDep) -> Principal:
+    """Resolve the caller (API key or access token), bind it to the request and apply rate limits."""
+    credential = _credential(request)
+    if credential.startswith("ak_"):
+        principal = await platform.authenticator.from_api_key(credential)
+    else:
+        principal = await platform.authenticator.from_access_token(credential)
+    request.state.principal = principal
+    request.state.tenant_slug = principal.tenant_slug or "-"
+    bind_context(
+        tenant_id=str(principal.tenant_id) if principal.tenant_id else None,
+        tenant_slug=principal.tenant_slug,
+        actor=Actor(type=principal.kind, id=str(principal.id), display=principal.display),
+    )
+    if principal.tenant_id is not None:
+        headers = await enforce_rate_limit(platform, principal)
+        response.headers.update(headers)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def require(*permissions: str) -> Any:
+    """Dependency: a tenant principal holding every one of ``permissions``."""
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if principal.tenant_id is None:
+            raise Forbidden(
+                "this endpoint acts on a tenant; sign in as a tenant user", code="tenant_required"
+            )
+        missing = [p for p in permissions if not principal.can(p)]
+        if missing:
+            raise Forbidden(
+                f"missing permission: {', '.join(missing)}", code="insufficient_permissions"
+            )
+        return principal
+
+    check.required_permissions = permissions  # type: ignore[attr-defined]
+    return Depends(check)
+
+
+async def _platform_admin(principal: CurrentPrincipal) -> Principal:
+    if not principal.is_platform_admin:
+        raise Forbidden("platform admins only", code="platform_admin_required")
+    return principal
+
+
+_platform_admin.required_permissions = ("platform_admin",)  # type: ignore[attr-defined]
+require_platform_admin: Any = Depends(_platform_admin)
+
+
+def public(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a route handler as deliberately unauthenticated."""
+    func.public_route = True  # type: ignore[attr-defined]
+    return func
+
+
+async def tenant_session(
+    request: Request, principal: CurrentPrincipal, platform: PlatformDep
+) -> AsyncIterator[AsyncSession]:
+    """A session bound to the caller's tenant, committed when the handler returns."""
+    if principal.tenant_id is None:
+        raise Forbidden("this endpoint acts on a tenant", code="tenant_required")
+    async with platform.db.transaction(principal.tenant_id) as session:
+        yield session
+
+
+TenantSession = Annotated[AsyncSession, Depends(tenant_session, scope="function")]

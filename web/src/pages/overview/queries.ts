@@ -1,0 +1,1 @@
+export const TENANT_QUERY_KEY = ["tenant"] as const;
