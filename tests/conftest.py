@@ -38,8 +38,17 @@ from tests.services import (
 BACKENDS = ["embedded", "real"]
 
 
+TINY_PLAN = {"requests_per_minute": 6, "api_key_requests_per_minute": 4, "seats": 2, "documents": 3}
+
+
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    plans = {
+        name: plan.model_dump()
+        for name, plan in Settings.model_fields["plans"].default_factory().items()
+    }  # type: ignore[misc]
+    plans["tiny"] = TINY_PLAN
     base: dict[str, Any] = {
+        "plans": plans,
         "env": "test",
         "data_dir": data_dir,
         "auth": {"login_attempts_per_minute": 10_000, "credential_cache_ttl_seconds": 5.0},

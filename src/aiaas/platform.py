@@ -19,6 +19,7 @@ from aiaas.backends.ratelimit.factory import build_rate_limiter
 from aiaas.config import Settings
 from aiaas.events.audit import AuditLogConsumer
 from aiaas.events.consumer import Consumer, ConsumerRunner
+from aiaas.events.outbox import set_outbox_namespace
 from aiaas.events.relay import OutboxRelay
 from aiaas.kit.db import Database
 from aiaas.kit.security import JwtCodec
@@ -57,12 +58,18 @@ class Platform:
         await self.runner.start()
         self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
 
-    async def stop(self) -> None:
+    async def stop_events(self) -> None:
+        """Stop the relay, then the consumers (events not yet relayed wait in the outbox)."""
         if self._relay_task is not None:
             self._relay_task.cancel()
             await asyncio.gather(self._relay_task, return_exceptions=True)
+            self._relay_task = None
         if self.runner is not None:
             await self.runner.stop()
+            self.runner = None
+
+    async def stop(self) -> None:
+        await self.stop_events()
         await self.authenticator.drain()
         for closer in (self.bus.close, self.limiter.close, self.cache.close, self.db.dispose):
             try:
@@ -73,6 +80,7 @@ class Platform:
 
 def build_platform(settings: Settings) -> Platform:
     """Build every backend from settings. Nothing connects until :meth:`Platform.start`."""
+    set_outbox_namespace(settings.namespace)
     db = Database(
         settings.app_database_url,
         pool_size=settings.database_pool_size,

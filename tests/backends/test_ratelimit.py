@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from aiaas.backends.cache.redis_support import LuaScript, create_client
 from aiaas.backends.ratelimit import (
     CostExceedsLimit,
+    Limit,
     RateLimiter,
     RateLimitResult,
     rate_limit_headers,
@@ -436,6 +437,11 @@ async def test_unreachable_redis_raises_service_unavailable() -> None:
         assert failed.value.code == "rate_limiter_unavailable"
         with pytest.raises(ServiceUnavailable):
             await limiter.hit("k", 1, 1)
+        batch = await asyncio.gather(
+            *(limiter.hit_all([Limit("a", 1, 1), Limit("b", 1, 1)]) for _ in range(3)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(outcome, ServiceUnavailable) for outcome in batch)
     finally:
         await limiter.close()
 
@@ -486,3 +492,28 @@ async def test_headers_from_a_real_rejection() -> None:
         "RateLimit-Policy": "3;w=90",
         "Retry-After": "30",
     }
+
+
+# ---- several buckets at once (tenant + API key) ------------------------------------------------
+async def test_hit_all_is_all_or_nothing(limiter: RateLimiter) -> None:
+    tenant, key = new_key(), new_key()
+    # the key's own limit (2) is tighter than the tenant's (5)
+    limits = [Limit(tenant, 5, 3600), Limit(key, 2, 3600)]
+    first = await limiter.hit_all(limits)
+    second = await limiter.hit_all(limits)
+    third = await limiter.hit_all(limits)
+    assert [r.allowed for r in first] == [True, True]
+    assert [r.allowed for r in second] == [True, True]
+    assert [r.allowed for r in third] == [True, False]
+    # the refused request charged neither bucket: the tenant still has 3 of 5
+    tenant_state = await limiter.hit(tenant, 5, 3600, cost=0)
+    assert tenant_state.remaining == 3
+
+
+async def test_hit_all_concurrent_admits_exactly_the_tighter_limit(limiter: RateLimiter) -> None:
+    tenant, key = new_key(), new_key()
+    limits = [Limit(tenant, 50, 3600), Limit(key, 20, 3600)]
+    results = await asyncio.gather(*(limiter.hit_all(limits) for _ in range(200)))
+    admitted = sum(all(r.allowed for r in result) for result in results)
+    assert admitted == 20
+    assert (await limiter.hit(tenant, 50, 3600, cost=0)).remaining == 30

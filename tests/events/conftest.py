@@ -7,7 +7,7 @@ now); each test starts from empty tables.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from uuid import UUID
 
 import pytest
@@ -15,7 +15,7 @@ import pytest
 from aiaas.backends.bus import Bus
 from aiaas.backends.bus.memory import MemoryBus
 from aiaas.config import EventsSettings, Settings
-from aiaas.events.outbox import set_outbox_namespace
+from aiaas.events import outbox
 from aiaas.kit.db import Database
 from tests.events.support import (
     create_postgres_database,
@@ -24,6 +24,7 @@ from tests.events.support import (
     empty_tables,
     make_tenant,
     need,
+    registered_test_event,
     start_nats_bus,
 )
 from tests.services import NATS_URL, drop_scratch_database
@@ -63,12 +64,19 @@ async def tenant(database: Database) -> UUID:
     return await make_tenant(database)
 
 
+@pytest.fixture(autouse=True)
+def _test_event_type() -> Iterator[None]:
+    with registered_test_event():
+        yield
+
+
 @pytest.fixture
-def settings() -> Settings:
+def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
     suffix = uuid.uuid4().hex[:10]
-    set_outbox_namespace(f"t{suffix}")  # as the platform does at start-up
+    # As the platform does at start-up (set_outbox_namespace); undone after the test.
+    monkeypatch.setattr(outbox, "_namespace", f"t{suffix}")
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         namespace=f"t{suffix}",
         events=EventsSettings(
             stream=f"TEST_{suffix.upper()}",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +18,7 @@ import aiaas.events.models
 import aiaas.tenancy.models  # noqa: F401
 from aiaas.backends.bus import Bus
 from aiaas.config import Settings
-from aiaas.events.catalog import register_event
+from aiaas.events.catalog import _registry, register_event
 from aiaas.events.consumer import Consumer, ConsumerRunner
 from aiaas.events.envelope import EventEnvelope
 from aiaas.events.models import OutboxEvent
@@ -41,7 +41,18 @@ class ThingHappened(BaseModel):
     poison: bool = False
 
 
-register_event("test.thing.happened", 1, ThingHappened, "An event the tests publish")
+TEST_EVENT_TYPE = "test.thing.happened"
+
+
+@contextmanager
+def registered_test_event() -> Iterator[None]:
+    """The test event type is in the catalog only while an events test runs."""
+    register_event(TEST_EVENT_TYPE, 1, ThingHappened, "An event the tests publish")
+    try:
+        yield
+    finally:
+        _registry.pop(TEST_EVENT_TYPE, None)
+
 
 effects_metadata = MetaData()
 effects = Table(
@@ -100,7 +111,7 @@ async def record_things(
         return [
             await record_event(
                 session,
-                "test.thing.happened",
+                TEST_EVENT_TYPE,
                 {"n": n, "poison": n in (poison or set())},
                 subject_type="thing",
                 subject_id=str(n),

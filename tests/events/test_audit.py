@@ -8,18 +8,25 @@ from aiaas.config import Settings
 from aiaas.events import record_event
 from aiaas.events.audit import AuditLogConsumer, AuditService
 from aiaas.events.envelope import EventActor, EventEnvelope, EventSubject
-from aiaas.events.schemas import AuditFilters
+from aiaas.events.schemas import AuditFilters, AuditLogEntryOut
 from aiaas.kit.clock import utcnow
 from aiaas.kit.context import Actor, bind_context, reset_context
 from aiaas.kit.db import Database
 from aiaas.kit.ids import new_id
-from aiaas.kit.pagination import PageParams
+from aiaas.kit.pagination import Page, PageParams
 from tests.events.support import make_tenant, running, wait_for
 
 
-async def audit_page(db: Database, tenant_id: UUID, filters: AuditFilters | None = None, **page):  # type: ignore[no-untyped-def]
+async def audit_page(
+    db: Database,
+    tenant_id: UUID,
+    filters: AuditFilters | None = None,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[AuditLogEntryOut]:
     async with db.transaction(tenant_id) as session:
-        return await AuditService().list(session, PageParams(**page), filters)
+        return await AuditService().list(session, PageParams(limit=limit, cursor=cursor), filters)
 
 
 async def test_audit_consumer_records_who_did_what_to_which_object_when(
@@ -93,7 +100,8 @@ async def test_audit_list_filters_paginates_and_stays_in_its_tenant(
     async with database.transaction(other) as session:
         await consumer.handle(session, make_envelope(other, "tenancy.user.created", "a", "u1", 5))
 
-    seen, cursor = [], None
+    seen: list[str] = []
+    cursor: str | None = None
     while True:
         page = await audit_page(database, tenant, limit=2, cursor=cursor)
         seen.extend(entry.action for entry in page.items)
@@ -103,7 +111,7 @@ async def test_audit_list_filters_paginates_and_stays_in_its_tenant(
     assert seen == [action for action, *_ in reversed(rows)]  # newest first, all five, once
 
     async def actions(**filters: object) -> list[str]:
-        page = await audit_page(database, tenant, AuditFilters(**filters))  # type: ignore[arg-type]
+        page = await audit_page(database, tenant, AuditFilters(**filters))
         return [entry.action for entry in page.items]
 
     assert await actions(action="tenancy.user.updated") == ["tenancy.user.updated"]

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ValidationError
 
 from aiaas.backends.bus import subject_matches
 from aiaas.events import catalog, get_event_type, register_event
+from aiaas.events.catalog import _registry
 from aiaas.events.envelope import (
     EventActor,
     EventEnvelope,
@@ -47,7 +48,7 @@ def envelope(**changes: object) -> EventEnvelope:
         "payload": {"api_key_id": str(new_id()), "prefix": "ak_123"},
     }
     fields.update(changes)
-    return EventEnvelope(**fields)  # type: ignore[arg-type]
+    return EventEnvelope(**fields)
 
 
 def test_envelope_round_trips_through_bytes_in_utc() -> None:
@@ -113,8 +114,11 @@ def test_registration_is_idempotent_but_conflicts_raise() -> None:
         x: int
 
     first = register_event("test.catalog.checked", 1, Payload, "checked")
-    assert register_event("test.catalog.checked", 1, Payload, "checked") == first
-    with pytest.raises(EventCatalogConflict):
-        register_event("test.catalog.checked", 2, Payload, "checked")
+    try:
+        assert register_event("test.catalog.checked", 1, Payload, "checked") == first
+        with pytest.raises(EventCatalogConflict):
+            register_event("test.catalog.checked", 2, Payload, "checked")
+    finally:
+        _registry.pop("test.catalog.checked")
     with pytest.raises(EventCatalogConflict):
         register_event("not-a-type", 1, Payload, "bad")

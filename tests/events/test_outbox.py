@@ -5,6 +5,7 @@ from uuid import UUID
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from aiaas.events import record_event
 from aiaas.events.errors import InvalidEventPayload, MissingTenant, UnknownEventType
@@ -16,9 +17,9 @@ from aiaas.kit.ids import new_id
 from tests.events.support import make_tenant
 
 
-async def record_enabled(session: object, tenant_id: UUID) -> None:
+async def record_enabled(session: AsyncSession, tenant_id: UUID) -> None:
     await record_event(
-        session,  # type: ignore[arg-type]
+        session,
         "tenancy.tenant.enabled",
         {"tenant_id": str(tenant_id)},
         subject_type="tenant",

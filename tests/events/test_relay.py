@@ -4,7 +4,7 @@ import asyncio
 from uuid import UUID
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from aiaas.backends.bus import Bus, BusUnavailable, Delivery
 from aiaas.backends.bus.memory import MemoryBus
@@ -12,7 +12,7 @@ from aiaas.config import Settings
 from aiaas.events import metrics
 from aiaas.events.models import OutboxEvent
 from aiaas.events.outbox import OutboxSignal
-from aiaas.events.relay import OutboxRelay
+from aiaas.events.relay import LISTEN_APPLICATION_NAME, OutboxRelay
 from aiaas.kit.db import Database
 from tests.events.support import make_tenant, outbox_count, record_things, wait_for
 
@@ -185,6 +185,20 @@ async def test_postgres_listen_wakes_a_relay_of_another_process(
         await asyncio.sleep(0.2)  # let the sweep that follows the connection finish
         await record_things(database, tenant, range(2))
         await wait_for(lambda: len(collector.deliveries) == 2, within=10)
+
+        # The LISTEN connection drops: the relay reconnects and listens again.
+        async with database.engine.connect() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = :name AND datname = current_database()"
+                ),
+                {"name": LISTEN_APPLICATION_NAME},
+            )
+        await wait_for(lambda: relay.listen_connections == 2 and relay.listening)
+        await asyncio.sleep(0.2)
+        await record_things(database, tenant, range(1))
+        await wait_for(lambda: len(collector.deliveries) == 3, within=10)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

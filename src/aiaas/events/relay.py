@@ -59,6 +59,7 @@ _tenants = table("tenants", column("id", Uuid()))
 MAX_BACKOFF_SECONDS = 5.0
 LISTEN_KEEPALIVE_SECONDS = 30.0
 SETTLED_FLUSH_DELAY_SECONDS = 0.05
+LISTEN_APPLICATION_NAME = "aiaas-outbox-listen"
 
 
 @dataclass
@@ -103,6 +104,8 @@ class OutboxRelay:
         self._created_at = utcnow()
         self.listening = False
         """True while the LISTEN connection is up (PostgreSQL)."""
+        self.listen_connections = 0
+        """How many times the LISTEN connection was (re)established."""
 
     # ---- one sweep ----------------------------------------------------------------------------
     async def drain_once(self) -> int:
@@ -315,7 +318,9 @@ class OutboxRelay:
 
         while True:
             try:
-                conn = await asyncpg.connect(dsn, timeout=5)
+                conn = await asyncpg.connect(
+                    dsn, timeout=5, server_settings={"application_name": LISTEN_APPLICATION_NAME}
+                )
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("outbox LISTEN: cannot connect: %r", exc)
                 await asyncio.sleep(delay)
@@ -327,6 +332,7 @@ class OutboxRelay:
             try:
                 await conn.add_listener(channel, on_notify)
                 self.listening = True
+                self.listen_connections += 1
                 wake.request_full_sweep()  # notifications sent while we were not listening
                 while not lost.is_set():
                     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aiaas.backends.ratelimit import RateLimitResult, rate_limit_headers
+from aiaas.backends.ratelimit import Limit, RateLimitResult, rate_limit_headers
 from aiaas.gateway.metrics import RATE_LIMIT_REJECTIONS
 from aiaas.kit.errors import RateLimited
 
@@ -16,28 +16,24 @@ WINDOW_SECONDS = 60.0
 
 
 async def enforce_rate_limit(platform: Platform, principal: Principal) -> dict[str, str]:
-    """Count one request against the API key's and the tenant's limits; raise 429 when over either.
+    """Count one request against the tenant's limit and, for an API key, the key's own limit.
 
-    The key is checked first so a key at its own limit does not spend its tenant's allowance.
-    Returns the ``RateLimit-*`` headers of the tighter of the two limits.
+    Both buckets are charged in one atomic step (one Redis round trip), all or nothing: a request
+    refused by either costs neither. Returns the ``RateLimit-*`` headers of the tighter limit.
     """
     plan = platform.settings.plan(principal.plan or platform.settings.default_plan)
-    tenant = principal.tenant_slug or "-"
-    results: list[tuple[str, RateLimitResult]] = []
+    limits = [Limit(f"tenant:{principal.tenant_id}", plan.requests_per_minute, WINDOW_SECONDS)]
+    scopes = ["tenant"]
     if principal.kind == "api_key":
-        key_result = await platform.limiter.hit(
-            f"key:{principal.id}", plan.api_key_requests_per_minute, WINDOW_SECONDS
+        limits.append(
+            Limit(f"key:{principal.id}", plan.api_key_requests_per_minute, WINDOW_SECONDS)
         )
-        results.append(("api_key", key_result))
-        if not key_result.allowed:
-            _reject(tenant, "api_key", key_result)
-    tenant_result = await platform.limiter.hit(
-        f"tenant:{principal.tenant_id}", plan.requests_per_minute, WINDOW_SECONDS
-    )
-    results.append(("tenant", tenant_result))
-    if not tenant_result.allowed:
-        _reject(tenant, "tenant", tenant_result)
-    _, tightest = min(results, key=lambda item: item[1].remaining)
+        scopes.append("api_key")
+    results = await platform.limiter.hit_all(limits)
+    for scope, result in zip(scopes, results, strict=True):
+        if not result.allowed:
+            _reject(principal.tenant_slug or "-", scope, result)
+    tightest = min(results, key=lambda result: result.remaining)
     return rate_limit_headers(tightest, WINDOW_SECONDS)
 
 

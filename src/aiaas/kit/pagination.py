@@ -31,7 +31,7 @@ class PageParams(BaseModel):
         return decode_cursor(self.cursor) if self.cursor else None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="Opaque cursor")] = None,
 ) -> PageParams:

@@ -21,7 +21,7 @@ from aiaas.tenancy.permissions import Principal
 API_KEY_HEADER = "x-api-key"
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 
@@ -44,8 +44,9 @@ def _credential(request: Request) -> str:
     raise Unauthorized("authentication required", code="unauthenticated")
 
 
-async def authenticate(request: Request, response: Response, platform: PlatformDep) -> Principal:
+async def authenticate(request: Request, response: Response) -> Principal:
     """Resolve the caller (API key or access token), bind it to the request and apply rate limits."""
+    platform: Platform = request.app.state.platform
     credential = _credential(request)
     if credential.startswith("ak_"):
         principal = await platform.authenticator.from_api_key(credential)

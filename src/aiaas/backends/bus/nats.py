@@ -185,7 +185,7 @@ class NatsBus:
         connect_timeout: float = 2.0,
         start_deadline: float = 30.0,
         request_timeout: float = 2.0,
-        publish_deadline: float = 15.0,
+        publish_deadline: float = 5.0,
         fetch_batch: int = 64,
         fetch_wait: float = 2.0,
         client_name: str = "aiaas",
@@ -348,7 +348,11 @@ class NatsBus:
             await self._call(self.js.add_consumer(self.stream, config=config))
         else:
             if info.config.filter_subject != subject_filter or info.config.ack_wait != ack_wait:
-                await self._call(self.js.add_consumer(self.stream, config=config))
+                try:
+                    await self._call(self.js.add_consumer(self.stream, config=config))
+                except nats.js.errors.APIError as exc:
+                    # Older servers cannot change some settings in place; keep the consumer.
+                    log.warning("consumer %s keeps its old settings: %s", durable, exc)
         psub = await self.js.pull_subscribe_bind(durable=durable, stream=self.stream)
         subscription = NatsSubscription(
             self,

@@ -8,6 +8,7 @@ with the same :class:`RateLimitResult`, field for field.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,8 +27,25 @@ class RateLimitResult:
     """Seconds until the bucket is completely full again."""
 
 
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One bucket to check: ``limit`` requests per ``period_seconds`` under ``key``."""
+
+    key: str
+    limit: int
+    period_seconds: float
+
+
 class RateLimiter(Protocol):
     kind: str
+
+    async def hit_all(self, limits: Sequence[Limit], cost: int = 1) -> list[RateLimitResult]:
+        """Count ``cost`` against every bucket in one atomic step, all or nothing.
+
+        When any bucket rejects, none is charged; the results come back in the order given. On
+        Redis this is one round trip, however many buckets.
+        """
+        ...
 
     async def hit(
         self, key: str, limit: int, period_seconds: float, cost: int = 1
@@ -79,6 +97,7 @@ def rate_limit_headers(result: RateLimitResult, period_seconds: float) -> dict[s
 
 __all__ = [
     "CostExceedsLimit",
+    "Limit",
     "RateLimitResult",
     "RateLimiter",
     "rate_limit_headers",

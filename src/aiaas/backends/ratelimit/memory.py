@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from aiaas.backends.ratelimit import RateLimitResult
+from aiaas.backends.ratelimit import Limit, RateLimitResult
 from aiaas.backends.ratelimit.gcra import MICROS, decide, policy_for, to_result
 
 
@@ -59,6 +59,22 @@ class MemoryRateLimiter:
             self._tats.move_to_end(key)
         self._maybe_sweep(now_us)
         return to_result(decision, policy)
+
+    async def hit_all(self, limits: Sequence[Limit], cost: int = 1) -> list[RateLimitResult]:
+        """Charge every bucket or none, atomically (no await between the reads and the writes)."""
+        policies = [policy_for(item.limit, item.period_seconds, cost) for item in limits]
+        now_us = self._now_us()
+        decisions = [
+            decide(now_us, self._tats.get(item.key), policy, cost)
+            for item, policy in zip(limits, policies, strict=True)
+        ]
+        if cost > 0 and all(d.allowed for d in decisions):
+            for item, decision in zip(limits, decisions, strict=True):
+                self._tats[item.key] = decision.tat_us
+                self._tats.move_to_end(item.key)
+            self._evict(now_us)
+        self._maybe_sweep(now_us)
+        return [to_result(d, p) for d, p in zip(decisions, policies, strict=True)]
 
     async def ping(self) -> None:
         """Always reachable."""

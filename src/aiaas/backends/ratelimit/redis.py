@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from redis.asyncio import Redis
 
 from aiaas.backends.cache.redis_support import (
@@ -10,8 +14,8 @@ from aiaas.backends.cache.redis_support import (
     ping_or_raise,
     redis_failures_as_unavailable,
 )
-from aiaas.backends.ratelimit import RateLimitResult
-from aiaas.backends.ratelimit.gcra import GcraDecision, policy_for, to_result
+from aiaas.backends.ratelimit import Limit, RateLimitResult
+from aiaas.backends.ratelimit.gcra import GcraDecision, GcraPolicy, policy_for, to_result
 
 # Mirrors gcra.decide. Time comes from the Redis server so every replica of the platform judges by
 # one clock. Every value is an integer number of microseconds below 2**53, exact in Lua's doubles;
@@ -40,7 +44,69 @@ end
 return {1, new_tat, math.floor((now - allow_at) / emission), 0, new_tat - now}
 """
 
+# A batch of requests, each charging several buckets all or nothing, in one script call. Requests
+# are decided in order, each seeing the writes of the ones before it, exactly as if they had come one
+# by one. ARGV = number of requests, then per request: its number of keys, its cost, and (emission,
+# limit) per key; KEYS holds every request's keys in the same order. Five integers per key come back.
+_GCRA_BATCH_LUA = """
+if redis.replicate_commands then redis.replicate_commands() end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local reply = {}
+local arg = 2
+local key_index = 1
+for _ = 1, tonumber(ARGV[1]) do
+  local nkeys = tonumber(ARGV[arg])
+  local cost = tonumber(ARGV[arg + 1])
+  arg = arg + 2
+  local writes = {}
+  local all_allowed = true
+  for _ = 1, nkeys do
+    local key = KEYS[key_index]
+    key_index = key_index + 1
+    local emission = tonumber(ARGV[arg])
+    local limit = tonumber(ARGV[arg + 1])
+    arg = arg + 2
+    local tolerance = emission * limit
+    local tat = tonumber(redis.call('GET', key) or now)
+    if tat < now then tat = now end
+    local new_tat = tat + emission * cost
+    local allow_at = new_tat - tolerance
+    if now < allow_at then
+      all_allowed = false
+      table.insert(reply, 0)
+      table.insert(reply, tat)
+      table.insert(reply, math.floor((now - (tat - tolerance)) / emission))
+      table.insert(reply, allow_at - now)
+      table.insert(reply, tat - now)
+    else
+      table.insert(writes, {key, new_tat})
+      table.insert(reply, 1)
+      table.insert(reply, new_tat)
+      table.insert(reply, math.floor((now - allow_at) / emission))
+      table.insert(reply, 0)
+      table.insert(reply, new_tat - now)
+    end
+  end
+  if all_allowed and cost > 0 then
+    for _, write in ipairs(writes) do
+      local ttl_ms = math.floor((write[2] - now + 999) / 1000)
+      redis.call('SET', write[1], string.format('%d', write[2]), 'PX', ttl_ms)
+    end
+  end
+end
+return reply
+"""
+
 _UNAVAILABLE = "rate_limiter_unavailable"
+
+
+@dataclass(slots=True)
+class _PendingHit:
+    keys: list[str]
+    policies: list[GcraPolicy]
+    cost: int
+    future: asyncio.Future[list[int]]
 
 
 class RedisRateLimiter:
@@ -57,6 +123,9 @@ class RedisRateLimiter:
         self._client = client
         self._prefix = f"{namespace}:rl:"
         self._script = LuaScript(_GCRA_LUA)
+        self._script_batch = LuaScript(_GCRA_BATCH_LUA)
+        self._pending: list[_PendingHit] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str, max_connections: int = 50) -> RedisRateLimiter:
@@ -85,6 +154,66 @@ class RedisRateLimiter:
             reset_after_us=reset_after,
         )
         return to_result(decision, policy)
+
+    async def hit_all(self, limits: Sequence[Limit], cost: int = 1) -> list[RateLimitResult]:
+        """Charge every bucket or none, atomically.
+
+        Calls made in the same turn of the event loop are sent together as one script call, so under
+        load many requests share one round trip; each is still decided on its own, in order.
+        """
+        policies = [policy_for(item.limit, item.period_seconds, cost) for item in limits]
+        loop = asyncio.get_running_loop()
+        pending = _PendingHit(
+            [self.redis_key(item.key) for item in limits], policies, cost, loop.create_future()
+        )
+        if not self._pending:
+            loop.call_soon(self._send_batch)
+        self._pending.append(pending)
+        values: list[int] = await pending.future
+        results = []
+        for index, policy in enumerate(policies):
+            allowed, tat, remaining, retry_after, reset_after = values[5 * index : 5 * index + 5]
+            decision = GcraDecision(
+                allowed=allowed == 1,
+                tat_us=tat,
+                remaining=remaining,
+                retry_after_us=retry_after,
+                reset_after_us=reset_after,
+            )
+            results.append(to_result(decision, policy))
+        return results
+
+    def _send_batch(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.get_running_loop().create_task(self._run_batch(batch))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _run_batch(self, batch: list[_PendingHit]) -> None:
+        keys: list[str] = []
+        args: list[int] = [len(batch)]
+        for hit in batch:
+            keys += hit.keys
+            args += [len(hit.keys), hit.cost]
+            for policy in hit.policies:
+                args += [policy.emission_us, policy.limit]
+        try:
+            with redis_failures_as_unavailable("the rate limiter", _UNAVAILABLE):
+                reply = await self._script_batch.run(self._client, keys, args)
+        except BaseException as exc:
+            for hit in batch:
+                if not hit.future.done():
+                    hit.future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        values = [int(v) for v in reply]
+        offset = 0
+        for hit in batch:
+            size = 5 * len(hit.keys)
+            if not hit.future.done():
+                hit.future.set_result(values[offset : offset + size])
+            offset += size
 
     async def ping(self) -> None:
         """Raise ``ServiceUnavailable`` when Redis does not answer."""

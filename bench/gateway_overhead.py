@@ -1,0 +1,246 @@
+"""Authenticated, rate-limited request overhead against a bare FastAPI endpoint.
+
+The stack's trivial endpoint is ``GET /api/v1/auth/me`` called with an API key: it runs the whole
+gateway (request id, tracing span, metrics, security headers, body limit), API key verification,
+tenant context and both rate limits (per key and per tenant), on the same uvicorn settings as the bare
+endpoint. Both servers are pinned to core 0 and wrk to core 1; the two are measured alternately in the
+same run, and each figure is the median of the rounds.
+
+    python -m bench.gateway_overhead [--rounds 3] [--seconds 8] [--modes embedded,postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.harness import BIN, WrkResult, cpu_model, free_port, save, server, wrk
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+UVICORN = [
+    "--workers",
+    "1",
+    "--no-access-log",
+    "--log-level",
+    "warning",
+    "--loop",
+    "uvloop",
+    "--http",
+    "httptools",
+]
+BENCH_PLAN = {
+    "bench": {"requests_per_minute": 100_000_000, "api_key_requests_per_minute": 100_000_000}
+}
+
+
+async def _scratch_db() -> tuple[str, str, str]:
+    import asyncpg
+
+    suffix = secrets.token_hex(4)
+    name, role = f"aiaas_bench_{suffix}", f"aiaas_bench_app_{suffix}"
+    conn = await asyncpg.connect(PG_ADMIN)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    return name, role, f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+async def _drop_db(name: str, role: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+    await conn.close()
+
+
+def _env(mode: str, data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
+    env = {
+        "AIAAS_DATA_DIR": str(data_dir),
+        "AIAAS_PLANS": json.dumps(BENCH_PLAN),
+        "AIAAS_DEFAULT_PLAN": "bench",
+        "AIAAS_TELEMETRY__LOG_LEVEL": "WARNING",
+        "AIAAS_NAMESPACE": "bench" + secrets.token_hex(3),
+    }
+    env.update(extra)
+    return env
+
+
+def _api_key(env: dict[str, str]) -> str:
+    """Migrate, create a tenant on the bench plan and return a fresh API key."""
+    subprocess.run(
+        [str(BIN / "aiaas"), "migrate", "up"],
+        env={**_os_env(), **env},
+        check=True,
+        capture_output=True,
+    )
+    script = """
+import asyncio
+from aiaas.config import load_settings
+from aiaas.platform import build_platform
+from aiaas.tenancy.service import ApiKeyService, NewTenant
+
+async def main():
+    platform = build_platform(load_settings())
+    try:
+        tenant = await platform.tenants.create(NewTenant(slug="bench", name="Bench", plan="bench",
+            owner_email="owner@bench.example", owner_password="bench-password-123"))
+        async with platform.db.transaction(tenant.id) as session:
+            _, raw = await ApiKeyService(session, platform.settings, platform.credentials).create(
+                None, "bench", "bench", ["tenant:read"], None)
+        print(raw)
+    finally:
+        await platform.stop()
+
+asyncio.run(main())
+"""
+    out = subprocess.run(
+        [str(BIN / "python"), "-c", script],
+        env={**_os_env(), **env},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def _os_env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def _median(results: list[WrkResult]) -> WrkResult:
+    return WrkResult(
+        statistics.median(r.requests_per_second for r in results),
+        statistics.median(r.p50_ms for r in results),
+        statistics.median(r.p99_ms for r in results),
+        sum(r.errors for r in results),
+    )
+
+
+def run_mode(mode: str, rounds: int, seconds: int, connections: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="aiaas-bench-") as tmp:
+        extra: dict[str, str] = {}
+        scratch = None
+        if mode == "postgres":
+            scratch = asyncio.run(_scratch_db())
+            extra = {
+                "AIAAS_DATABASE_URL": scratch[2],
+                "AIAAS_DATABASE_APP_ROLE": scratch[1],
+                "AIAAS_REDIS_URL": "redis://127.0.0.1:6379/0",
+            }
+        env = _env(mode, Path(tmp), extra)
+        try:
+            key = _api_key(env)
+            bare_port, stack_port = free_port(), free_port()
+            bare_cmd = [
+                str(BIN / "uvicorn"),
+                "bench.bare_app:app",
+                "--port",
+                str(bare_port),
+                *UVICORN,
+            ]
+            stack_cmd = [
+                str(BIN / "uvicorn"),
+                "aiaas.app:create_app",
+                "--factory",
+                "--port",
+                str(stack_port),
+                *UVICORN,
+            ]
+            auth = {"Authorization": f"Bearer {key}"}
+            samples: dict[str, list[WrkResult]] = {
+                "bare_load": [],
+                "stack_load": [],
+                "bare_one": [],
+                "stack_one": [],
+            }
+            with (
+                server(bare_cmd, bare_port, env, "/bare"),
+                server(stack_cmd, stack_port, env, "/healthz"),
+            ):
+                bare_url, stack_url = (
+                    f"http://127.0.0.1:{bare_port}/bare",
+                    f"http://127.0.0.1:{stack_port}/api/v1/auth/me",
+                )
+                # warm up both (JIT-free Python still warms caches, pools and the credential cache)
+                wrk(bare_url, connections=4, seconds=2, headers={})
+                wrk(stack_url, connections=4, seconds=2, headers=auth)
+                for _ in range(rounds):
+                    samples["bare_load"].append(
+                        wrk(bare_url, connections=connections, seconds=seconds, headers={})
+                    )
+                    samples["stack_load"].append(
+                        wrk(stack_url, connections=connections, seconds=seconds, headers=auth)
+                    )
+                    samples["bare_one"].append(
+                        wrk(bare_url, connections=1, seconds=seconds, headers={})
+                    )
+                    samples["stack_one"].append(
+                        wrk(stack_url, connections=1, seconds=seconds, headers=auth)
+                    )
+        finally:
+            if scratch is not None:
+                asyncio.run(_drop_db(scratch[0], scratch[1]))
+    med = {name: _median(values) for name, values in samples.items()}
+    return {
+        "mode": mode,
+        "bare_load": med["bare_load"].as_dict(),
+        "stack_load": med["stack_load"].as_dict(),
+        "bare_one_connection": med["bare_one"].as_dict(),
+        "stack_one_connection": med["stack_one"].as_dict(),
+        "throughput_ratio": round(
+            med["stack_load"].requests_per_second / med["bare_load"].requests_per_second, 3
+        ),
+        "added_p50_ms_one_connection": round(med["stack_one"].p50_ms - med["bare_one"].p50_ms, 3),
+        "added_p99_ms_one_connection": round(med["stack_one"].p99_ms - med["bare_one"].p99_ms, 3),
+        "added_p99_ms_under_load": round(med["stack_load"].p99_ms - med["bare_load"].p99_ms, 3),
+        "rounds": rounds,
+        "errors": sum(r.errors for values in samples.values() for r in values),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--modes", default="embedded,postgres")
+    args = parser.parse_args()
+    report = {
+        "machine": cpu_model(),
+        "date": time.strftime("%Y-%m-%d"),
+        "connections": args.connections,
+        "results": [],
+    }
+    print(
+        f"gateway overhead on {report['machine']}, {args.rounds} rounds x {args.seconds}s, "
+        f"{args.connections} connections for throughput, 1 for latency"
+    )
+    print(
+        f"{'mode':10} {'bare rps':>10} {'stack rps':>10} {'ratio':>6} {'bare p50/p99 (1 conn)':>22} "
+        f"{'stack p50/p99 (1 conn)':>23} {'added p99':>9}"
+    )
+    for mode in args.modes.split(","):
+        result = run_mode(mode.strip(), args.rounds, args.seconds, args.connections)
+        report["results"].append(result)  # type: ignore[attr-defined]
+        b1, s1 = result["bare_one_connection"], result["stack_one_connection"]
+        print(
+            f"{mode:10} {result['bare_load']['rps']:>10} {result['stack_load']['rps']:>10} "  # type: ignore[index]
+            f"{result['throughput_ratio']:>6} {b1['p50_ms']:>10.3f}/{b1['p99_ms']:<10.3f} "  # type: ignore[index]
+            f"{s1['p50_ms']:>11.3f}/{s1['p99_ms']:<10.3f} {result['added_p99_ms_one_connection']:>9}"
+        )  # type: ignore[index]
+    print(f"saved {save('gateway_overhead', report)}")
+
+
+if __name__ == "__main__":
+    main()
