@@ -1,0 +1,1 @@
+"""Evaluation suites of the platform (run each with ``python -m eval.<suite>.run``)."""
