@@ -1,0 +1,258 @@
+"""Workflow spec -> LangGraph ``StateGraph`` -> compiled graph, with load-time checks and a small
+cache.
+
+Use :func:`load_workflow` on tenant input (YAML text or a dict): it returns a checked spec or raises
+:class:`WorkflowValidationError` listing every issue with its YAML path and line.
+:func:`compile_workflow` turns a spec into a runnable graph; :class:`WorkflowCompiler` caches graphs
+per (tenant, workflow name, revision) and notices when a spec changed under the same revision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END as GRAPH_END
+from langgraph.graph import START, StateGraph
+
+from aiaas.orchestrator.context import NodeContext
+from aiaas.orchestrator.errors import Issue, WorkflowValidationError
+from aiaas.orchestrator.nodes import BuildEnv, CheckScope, kind_for
+from aiaas.orchestrator.runtime import destination, graph_name, make_begin, make_step, route
+from aiaas.orchestrator.spec.checks import graph_problems, transitions
+from aiaas.orchestrator.spec.loader import LineMap, build_spec, issue, parse_yaml
+from aiaas.orchestrator.spec.models import WorkflowSpec
+from aiaas.orchestrator.spec.nodes import NodeBase, SubworkflowNode
+from aiaas.orchestrator.state import RunState
+
+BEGIN = "__begin"
+
+
+@dataclass(frozen=True)
+class CompiledWorkflow:
+    """A runnable workflow: its spec and the compiled LangGraph graph."""
+
+    spec: WorkflowSpec
+    graph: Any
+    digest: str
+    subworkflows: tuple[str, ...] = ()
+
+    @property
+    def recursion_limit(self) -> int:
+        """LangGraph's superstep limit: generous above ``max_steps``, which the runtime enforces."""
+        return self.spec.limits.max_steps * 2 + 10
+
+
+def _declared(node: NodeBase) -> list[tuple[tuple[str | int, ...], str, str | None]]:
+    return kind_for(node).targets(node)
+
+
+def check_workflow(
+    spec: WorkflowSpec,
+    *,
+    tools: AbstractSet[str] | None = None,
+    workflows: AbstractSet[str] | None = None,
+    lines: LineMap | None = None,
+) -> list[Issue]:
+    """Every load-time problem of ``spec`` (empty when it is sound).
+
+    ``tools`` and ``workflows`` are the names that exist for the tenant; ``None`` skips that check.
+    """
+    scope = CheckScope(spec, tools, workflows)
+    problems = graph_problems(spec, _declared)
+    for index, edge in enumerate(spec.edges):
+        if edge.when is not None:
+            problems += scope.expression(("edges", index, "when"), edge.when)
+    for index, node in enumerate(spec.nodes):
+        problems += [(("nodes", index, *path), m) for path, m in kind_for(node).check(node, scope)]
+    return [issue(path, message, lines) for path, message in problems]
+
+
+def load_workflow(
+    source: str | Mapping[str, Any],
+    *,
+    tools: AbstractSet[str] | None = None,
+    workflows: AbstractSet[str] | None = None,
+) -> WorkflowSpec:
+    """Parse and check a workflow from YAML text or a mapping; raises
+    :class:`WorkflowValidationError`."""
+    if isinstance(source, str):
+        data, lines = parse_yaml(source)
+    else:
+        data, lines = dict(source), None
+    spec = build_spec(data, lines)
+    found = check_workflow(spec, tools=tools, workflows=workflows, lines=lines)
+    if found:
+        raise WorkflowValidationError(found, workflow=spec.name)
+    return spec
+
+
+def compile_workflow(
+    spec: WorkflowSpec,
+    *,
+    workflows: Mapping[str, WorkflowSpec] | None = None,
+    tools: AbstractSet[str] | None = None,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+) -> CompiledWorkflow:
+    """Check ``spec`` (with its subworkflows, from ``workflows``) and compile it into a graph."""
+    return _compile(spec, dict(workflows or {}), tools, checkpointer, (spec.name,), root=True)
+
+
+def _compile(
+    spec: WorkflowSpec,
+    workflows: dict[str, WorkflowSpec],
+    tools: AbstractSet[str] | None,
+    checkpointer: BaseCheckpointSaver[Any] | None,
+    stack: tuple[str, ...],
+    *,
+    root: bool,
+) -> CompiledWorkflow:
+    found = check_workflow(spec, tools=tools, workflows=set(workflows) | {spec.name})
+    subgraphs: dict[str, Any] = {}
+    for index, node in enumerate(spec.nodes):
+        if not isinstance(node, SubworkflowNode) or node.workflow in subgraphs:
+            continue
+        child = workflows.get(node.workflow)
+        where = ("nodes", index, "workflow")
+        if child is None or node.workflow == spec.name:
+            continue  # already reported by the node's own check
+        if node.workflow in stack:
+            loop = " -> ".join((*stack, node.workflow))
+            found.append(issue(where, f"workflows call each other in a loop: {loop}", None))
+            continue
+        for name, declared in child.state.items():
+            mine = spec.state.get(name)
+            if mine is not None and mine.type != declared.type:
+                found.append(
+                    issue(
+                        where,
+                        f"state field {name!r} is {mine.type} here but {declared.type} in "
+                        f"{child.name!r}",
+                        None,
+                    )
+                )
+        try:
+            subgraphs[node.workflow] = _compile(
+                child, workflows, tools, None, (*stack, node.workflow), root=False
+            ).graph
+        except WorkflowValidationError as exc:
+            found.append(
+                issue(where, f"workflow {node.workflow!r} is invalid: {exc.issues[0]}", None)
+            )
+    if found:
+        raise WorkflowValidationError(found, workflow=spec.name)
+    graph = _build_graph(spec, subgraphs, root=root, checkpointer=checkpointer)
+    return CompiledWorkflow(
+        spec, graph, closure_digest(spec, workflows, tools), tuple(sorted(subgraphs))
+    )
+
+
+def _build_graph(
+    spec: WorkflowSpec,
+    subgraphs: Mapping[str, Any],
+    *,
+    root: bool,
+    checkpointer: BaseCheckpointSaver[Any] | None,
+) -> Any:
+    builder: StateGraph[RunState, NodeContext, RunState, RunState] = StateGraph(
+        RunState, context_schema=NodeContext
+    )
+    env = BuildEnv(spec, subgraphs)
+    limits = spec.limits.model_dump()
+    builder.add_node(BEGIN, make_begin(spec, root=root, limits=limits))  # type: ignore[call-overload]
+    builder.add_edge(START, BEGIN)
+    builder.add_conditional_edges(BEGIN, route, [graph_name(spec.entry_node), GRAPH_END])
+    outgoing = transitions(spec, _declared)
+    for node in spec.nodes:
+        steps = kind_for(node).build(node, env)
+        moves = outgoing[node.id]
+        for position, step in enumerate(steps):
+            then = steps[position + 1].suffix if position + 1 < len(steps) else None
+            name = graph_name(node.id, step.suffix)
+            wrapped = make_step(spec, node, step, moves=moves, then=then)
+            builder.add_node(name, wrapped)  # type: ignore[call-overload]
+            targets = {GRAPH_END}
+            targets |= (
+                {graph_name(node.id, then)} if then else {destination(m.target) for m in moves}
+            )
+            if node.on_error is not None:
+                targets.add(destination(node.on_error))
+            builder.add_conditional_edges(name, route, sorted(targets))
+    return builder.compile(checkpointer=checkpointer if root else None, name=spec.name)
+
+
+def closure_digest(
+    spec: WorkflowSpec, workflows: Mapping[str, WorkflowSpec], tools: AbstractSet[str] | None
+) -> str:
+    """A hash of the spec, every workflow it may run (transitively) and the tool names."""
+    seen: dict[str, str] = {}
+    pending = [spec]
+    while pending:
+        current = pending.pop()
+        if current.name in seen:
+            continue
+        seen[current.name] = current.digest()
+        for node in current.nodes:
+            if isinstance(node, SubworkflowNode) and node.workflow in workflows:
+                pending.append(workflows[node.workflow])
+    parts = [f"{name}:{digest}" for name, digest in sorted(seen.items())]
+    parts.append("tools:" + ",".join(sorted(tools)) if tools is not None else "tools:*")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+@dataclass
+class WorkflowCompiler:
+    """Compiles workflows once: an LRU of graphs per (tenant, workflow name, revision)."""
+
+    checkpointer: BaseCheckpointSaver[Any] | None = None
+    max_entries: int = 128
+    hits: int = 0
+    misses: int = 0
+    _cache: OrderedDict[tuple[str, str, int], CompiledWorkflow] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(
+        self,
+        tenant_id: str,
+        spec: WorkflowSpec,
+        *,
+        workflows: Mapping[str, WorkflowSpec] | None = None,
+        tools: AbstractSet[str] | None = None,
+    ) -> CompiledWorkflow:
+        """The compiled graph of ``spec`` for ``tenant_id``; compiled on a miss or a changed spec."""
+        workflows = dict(workflows or {})
+        key = (tenant_id, spec.name, spec.revision)
+        digest = closure_digest(spec, workflows, tools)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached.digest == digest:
+                self._cache.move_to_end(key)
+                self.hits += 1
+                return cached
+        compiled = compile_workflow(
+            spec, workflows=workflows, tools=tools, checkpointer=self.checkpointer
+        )
+        with self._lock:
+            self.misses += 1
+            self._cache[key] = compiled
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.max_entries:
+                self._cache.popitem(last=False)
+        return compiled
+
+    def invalidate(self, tenant_id: str, name: str | None = None) -> None:
+        """Forget a tenant's graphs (all of them, or one workflow's)."""
+        with self._lock:
+            for key in [
+                k for k in self._cache if k[0] == tenant_id and (name is None or k[1] == name)
+            ]:
+                del self._cache[key]
+
+    def __len__(self) -> int:
+        return len(self._cache)

@@ -1,0 +1,349 @@
+"""Running compiled workflows for conversation turns: limits, streaming events, handoff and resume.
+
+One conversation is one LangGraph thread per workflow (``tenant:conversation:workflow``); the
+checkpointer keeps the workflow's state fields and history between turns and holds a waiting handoff
+until an agent resolves it, even across process restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from langgraph.errors import GraphRecursionError
+from langgraph.types import Command
+
+from aiaas.kit.errors import Conflict
+from aiaas.orchestrator.compiler import CompiledWorkflow
+from aiaas.orchestrator.context import EmitFn, NodeContext, WorkflowEvent
+from aiaas.orchestrator.errors import WorkflowInputError
+from aiaas.orchestrator.nodes.handoff import HandoffResolution
+from aiaas.orchestrator.spec.models import BUILTIN_INPUTS, WorkflowSpec, coerce
+from aiaas.orchestrator.state import FAILED, STOPPED
+
+log = logging.getLogger(__name__)
+MAX_MESSAGE_CHARS = 32_000
+TurnStatus = Literal["completed", "waiting_for_agent", "stopped", "failed"]
+
+
+class HandoffPending(Conflict):
+    """The conversation waits for a human agent; resolve the handoff before a new turn."""
+
+    code, title = "handoff_pending", "Waiting for a human agent"
+
+
+class NoHandoffPending(Conflict):
+    code, title = "no_handoff_pending", "No handoff is waiting"
+
+
+@dataclass(frozen=True)
+class TurnUsage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_micros: int = 0
+    llm_calls: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """The outcome of one turn (or of a resume)."""
+
+    status: TurnStatus
+    replies: list[dict[str, Any]]
+    usage: TurnUsage
+    steps: int
+    path: list[str]
+    state: dict[str, Any]
+    stop_reason: str | None = None
+    error: dict[str, Any] | None = None
+    handoff: dict[str, Any] | None = None
+    thread_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["usage"]["total_tokens"] = self.usage.total_tokens
+        return data
+
+
+def thread_id_for(tenant_id: str | None, conversation_id: str, workflow: str) -> str:
+    """The checkpointer thread of a conversation running a workflow (tenants never share one)."""
+    return f"{tenant_id or '-'}:{conversation_id}:{workflow}"
+
+
+def turn_inputs(
+    spec: WorkflowSpec, message: str, inputs: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The turn's inputs checked against the declaration, defaults filled; raises on a mismatch."""
+    if not isinstance(message, str) or len(message) > MAX_MESSAGE_CHARS:
+        raise WorkflowInputError(f"message must be text of at most {MAX_MESSAGE_CHARS} characters")
+    given = dict(inputs or {})
+    unknown = sorted(set(given) - set(spec.inputs) - set(BUILTIN_INPUTS))
+    if unknown:
+        raise WorkflowInputError(f"unknown inputs: {', '.join(unknown)}")
+    values: dict[str, Any] = {"message": message}
+    for name, declared in spec.inputs.items():
+        if name in given and given[name] is not None:
+            try:
+                values[name] = coerce(declared.type, given[name])
+            except TypeError as exc:
+                raise WorkflowInputError(f"input {name!r}: {exc}") from None
+        elif declared.required:
+            raise WorkflowInputError(f"input {name!r} is required")
+        elif declared.default is not None:
+            values[name] = coerce(declared.type, declared.default)
+    return values
+
+
+@dataclass
+class WorkflowEngine:
+    """Runs compiled workflows (their graphs carry the checkpointer given to the compiler)."""
+
+    stream_queue_size: int = field(default=1_000)
+
+    async def run_turn(
+        self,
+        workflow: CompiledWorkflow,
+        *,
+        conversation_id: str,
+        message: str,
+        context: NodeContext,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> TurnResult:
+        """Run one customer turn to its end, a handoff, a limit or a failure."""
+        thread = thread_id_for(context.tenant_id, conversation_id, workflow.spec.name)
+        if await self.pending_handoff(
+            workflow, conversation_id=conversation_id, tenant_id=context.tenant_id
+        ):
+            raise HandoffPending("the conversation is waiting for a human agent")
+        payload = {"inputs": turn_inputs(workflow.spec, message, inputs)}
+        return await self._execute(workflow, thread, payload, context)
+
+    async def resume(
+        self,
+        workflow: CompiledWorkflow,
+        *,
+        conversation_id: str,
+        resolution: HandoffResolution | Mapping[str, Any],
+        context: NodeContext,
+    ) -> TurnResult:
+        """Continue a conversation waiting for an agent with the agent's answer or a hand-back."""
+        if workflow.graph.checkpointer is None:
+            raise NoHandoffPending("resuming needs a checkpointer")
+        checked = HandoffResolution.model_validate(resolution)
+        thread = thread_id_for(context.tenant_id, conversation_id, workflow.spec.name)
+        if not await self.pending_handoff(
+            workflow, conversation_id=conversation_id, tenant_id=context.tenant_id
+        ):
+            raise NoHandoffPending("this conversation is not waiting for an agent")
+        return await self._execute(workflow, thread, Command(resume=checked.model_dump()), context)
+
+    async def pending_handoff(
+        self, workflow: CompiledWorkflow, *, conversation_id: str, tenant_id: str | None
+    ) -> dict[str, Any] | None:
+        """The handoff a conversation waits on (its reason, priority, node), or ``None``."""
+        if workflow.graph.checkpointer is None:
+            return None
+        config = {
+            "configurable": {
+                "thread_id": thread_id_for(tenant_id, conversation_id, workflow.spec.name)
+            }
+        }
+        snapshot = await workflow.graph.aget_state(config, subgraphs=True)
+        return _interrupt_of(snapshot)
+
+    def stream_turn(
+        self,
+        workflow: CompiledWorkflow,
+        *,
+        conversation_id: str,
+        message: str,
+        context: NodeContext,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[WorkflowEvent]:
+        """The events of :meth:`run_turn` as they happen; the last one is ``run.finished``."""
+        return self._stream(
+            context,
+            lambda ctx: self.run_turn(
+                workflow,
+                conversation_id=conversation_id,
+                message=message,
+                context=ctx,
+                inputs=inputs,
+            ),
+        )
+
+    def stream_resume(
+        self,
+        workflow: CompiledWorkflow,
+        *,
+        conversation_id: str,
+        resolution: HandoffResolution | Mapping[str, Any],
+        context: NodeContext,
+    ) -> AsyncIterator[WorkflowEvent]:
+        """The events of :meth:`resume` as they happen; the last one is ``run.finished``."""
+        return self._stream(
+            context,
+            lambda ctx: self.resume(
+                workflow, conversation_id=conversation_id, resolution=resolution, context=ctx
+            ),
+        )
+
+    # ---- internals ----------------------------------------------------------------------------
+    async def _stream(
+        self, context: NodeContext, start: Callable[[NodeContext], Awaitable[TurnResult]]
+    ) -> AsyncIterator[WorkflowEvent]:
+        queue: asyncio.Queue[WorkflowEvent | None] = asyncio.Queue(self.stream_queue_size)
+        forward = context.emit
+
+        async def sink(event: WorkflowEvent) -> None:
+            await queue.put(event)
+            if forward is not None:
+                await replace(context, emit=forward).publish(event)
+
+        task = asyncio.ensure_future(start(replace(context, emit=sink)))
+        task.add_done_callback(lambda _t: queue.put_nowait(None) if not queue.full() else None)
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    event = getter.result()
+                    if event is None:
+                        break
+                    yield event
+                    continue
+                getter.cancel()
+                while not queue.empty():
+                    event = queue.get_nowait()
+                    if event is not None:
+                        yield event
+                break
+            await task  # re-raises what the run raised (e.g. HandoffPending)
+        finally:
+            if not task.done():
+                task.cancel()
+
+    async def _execute(
+        self, workflow: CompiledWorkflow, thread: str, payload: Any, context: NodeContext
+    ) -> TurnResult:
+        config: dict[str, Any] = {
+            "configurable": {"thread_id": thread},
+            "recursion_limit": workflow.recursion_limit,
+        }
+        recorder = _Recorder(context.emit)
+        context = replace(context, emit=recorder)
+        latest: dict[str, Any] = {}
+        interrupted: dict[str, Any] | None = None
+        failure: tuple[TurnStatus, str] | None = None
+        try:
+            async with asyncio.timeout(workflow.spec.limits.timeout_seconds):
+                async for mode, chunk in workflow.graph.astream(
+                    payload, config, context=context, stream_mode=["values", "updates"]
+                ):
+                    if mode == "values" and isinstance(chunk, dict):
+                        latest = chunk
+                    elif mode == "updates" and isinstance(chunk, dict) and "__interrupt__" in chunk:
+                        interrupts = chunk["__interrupt__"]
+                        interrupted = dict(interrupts[0].value) if interrupts else {}
+        except TimeoutError:
+            failure = (
+                "stopped",
+                f"timeout: the turn took more than {workflow.spec.limits.timeout_seconds}s",
+            )
+        except GraphRecursionError:
+            failure = ("stopped", f"max_steps: more than {workflow.spec.limits.max_steps} steps")
+        except Exception as exc:
+            log.exception("workflow %s failed", workflow.spec.name)
+            failure = ("failed", f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+        if workflow.graph.checkpointer is not None:
+            snapshot = await workflow.graph.aget_state(config)
+            latest = dict(snapshot.values) or latest
+        result = _result(latest, interrupted, failure, thread, recorder)
+        await context.publish(
+            WorkflowEvent("run.finished", workflow.spec.name, None, result.to_dict())
+        )
+        return result
+
+
+class _Recorder:
+    """Collects what this execution said, did and spent from its events, then forwards them.
+
+    Events are the one record that is complete whatever the nesting of subworkflows and however a
+    run was split by a handoff: replies, steps and usage are exactly those of this execution.
+    """
+
+    def __init__(self, forward: EmitFn | None) -> None:
+        self.forward = forward
+        self.replies: list[dict[str, Any]] = []
+        self.path: list[str] = []
+        self.usage = {"input_tokens": 0, "output_tokens": 0, "cost_micros": 0, "llm_calls": 0}
+
+    async def __call__(self, event: WorkflowEvent) -> None:
+        if event.type == "message":
+            self.replies.append(dict(event.data))
+        elif event.type == "node.started":
+            self.path.append(f"{event.workflow}/{event.node}")
+        elif event.type == "node.completed":
+            for key in self.usage:
+                self.usage[key] += int(event.data.get(key, 0) or 0)
+        if self.forward is not None:
+            result = self.forward(event)
+            if inspect.isawaitable(result):
+                await result
+
+
+def _interrupt_of(snapshot: Any) -> dict[str, Any] | None:
+    for item in getattr(snapshot, "interrupts", ()) or ():
+        if isinstance(item.value, dict) and item.value.get("type") == "handoff":
+            return dict(item.value)
+    for task in getattr(snapshot, "tasks", ()) or ():
+        found = (
+            _interrupt_of(task.state)
+            if task.state is not None and not isinstance(task.state, dict)
+            else None
+        )
+        if found:
+            return found
+    return None
+
+
+def _result(
+    state: dict[str, Any],
+    interrupted: dict[str, Any] | None,
+    failure: tuple[TurnStatus, str] | None,
+    thread: str,
+    recorder: _Recorder,
+) -> TurnResult:
+    run = dict(state.get("run") or {})
+    status: TurnStatus
+    reason = run.get("stop_reason")
+    if failure is not None:
+        status, reason = failure
+    elif interrupted is not None:
+        status, reason = "waiting_for_agent", None
+    elif run.get("status") == STOPPED:
+        status = "stopped"
+    elif run.get("status") == FAILED:
+        status = "failed"
+    else:
+        status = "completed"
+    return TurnResult(
+        status=status,
+        replies=recorder.replies,
+        usage=TurnUsage(**recorder.usage),
+        steps=len(recorder.path),
+        path=recorder.path,
+        state=dict(state.get("vars") or {}),
+        stop_reason=reason,
+        error=run.get("error") if status != "completed" else None,
+        handoff=interrupted,
+        thread_id=thread,
+    )

@@ -1,0 +1,243 @@
+"""How a spec node runs inside the graph: limits, timeout, retries, ``on_error``, routing, events.
+
+Every step returns the whole new value of the channels it changes (the graph never runs two steps at
+once, so no reducers are needed) and decides where the run goes next (``run.next``); the graph's
+conditional edges only read that decision. Conditions are therefore evaluated once, inside the step,
+and a failing condition is a failure of that step like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from langgraph.errors import GraphBubbleUp
+from langgraph.graph import END as GRAPH_END
+from langgraph.runtime import Runtime
+from opentelemetry import trace
+
+from aiaas.kit.errors import AppError
+from aiaas.kit.resilience import RetryPolicy, retry_async
+from aiaas.orchestrator.context import NodeContext, WorkflowEvent
+from aiaas.orchestrator.nodes.base import Outcome, Step
+from aiaas.orchestrator.spec.checks import Transition
+from aiaas.orchestrator.spec.expressions import ExpressionError, evaluate_condition
+from aiaas.orchestrator.spec.models import WorkflowSpec, coerce, type_matches
+from aiaas.orchestrator.spec.nodes import END, NodeBase
+from aiaas.orchestrator.state import (
+    FAILED,
+    HISTORY_LIMIT,
+    RUNNING,
+    STOPPED,
+    RunState,
+    View,
+    new_run,
+)
+
+_tracer = trace.get_tracer("aiaas.orchestrator")
+GraphFn = Callable[[RunState, Runtime[NodeContext]], Awaitable[dict[str, Any]]]
+
+
+def graph_name(node_id: str, suffix: str = "") -> str:
+    """The LangGraph node name of a spec node's step."""
+    return node_id + suffix
+
+
+def destination(target: str) -> str:
+    return GRAPH_END if target == END else graph_name(target)
+
+
+def route(state: RunState) -> str:
+    """The conditional-edge function of every step: where the step decided to go."""
+    run = state.get("run") or {}
+    if run.get("status") != RUNNING:
+        return GRAPH_END
+    return str(run.get("next") or GRAPH_END)
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, GraphBubbleUp | ExpressionError | TypeError | ValueError | LookupError):
+        return False
+    if isinstance(exc, AppError):
+        return exc.status >= 500
+    return True
+
+
+def _stop(run: dict[str, Any], reason: str, status: str = STOPPED) -> dict[str, Any]:
+    return {**run, "status": status, "stop_reason": reason, "next": None}
+
+
+def _limits_reason(run: dict[str, Any]) -> str | None:
+    limits = run.get("limits") or {}
+    if run.get("tokens", 0) > limits.get("max_tokens", float("inf")):
+        return f"max_tokens: used {run['tokens']} of {limits['max_tokens']} tokens"
+    if run.get("cost_micros", 0) > limits.get("max_cost_micros", float("inf")):
+        spent, budget = run["cost_micros"], limits["max_cost_micros"]
+        return f"max_cost_micros: spent {spent} of {budget} micro-dollars"
+    return None
+
+
+def make_begin(spec: WorkflowSpec, *, root: bool, limits: dict[str, Any]) -> GraphFn:
+    """The first step of a graph: fresh turn bookkeeping (root only) and state-field defaults."""
+
+    async def begin(state: RunState, runtime: Runtime[NodeContext]) -> dict[str, Any]:
+        variables = dict(state.get("vars") or {})
+        for name, declared in spec.state.items():
+            if name not in variables or not type_matches(declared.type, variables[name]):
+                variables[name] = declared.initial()
+        if not root:
+            return {"vars": variables, "run": {**(state.get("run") or {}), "next": spec.entry_node}}
+        run = new_run(spec.name, limits)
+        run["next"] = spec.entry_node
+        history = list(state.get("history") or [])
+        message = str((state.get("inputs") or {}).get("message") or "")
+        if message:
+            history.append({"role": "user", "content": message})
+        return {"vars": variables, "run": run, "replies": [], "history": history[-HISTORY_LIMIT:]}
+
+    return begin
+
+
+def make_step(
+    spec: WorkflowSpec,
+    node: NodeBase,
+    step: Step,
+    *,
+    moves: Sequence[Transition],
+    then: str | None,
+) -> GraphFn:
+    """Wrap ``step`` of ``node``; ``then`` is the next step of the same node (``None`` for the
+    last)."""
+    policy = RetryPolicy(
+        max_attempts=node.retry.max_attempts if step.retries else 1,
+        initial_backoff=node.retry.backoff_seconds,
+        max_backoff=node.retry.max_backoff_seconds,
+    )
+    label = f"{spec.name}/{node.id}"
+    node_type = str(getattr(node, "type", ""))
+
+    async def attempt(view: View, ctx: NodeContext) -> Outcome:
+        async with asyncio.timeout(node.timeout):
+            return await step.run(view, ctx)
+
+    async def run_step(state: RunState, runtime: Runtime[NodeContext]) -> dict[str, Any]:
+        ctx = runtime.context
+        run = dict(state.get("run") or {})
+        if run.get("status") != RUNNING:
+            return {}
+        if step.counts:
+            limit = int((run.get("limits") or {}).get("max_steps", 1_000))
+            if int(run.get("steps", 0)) >= limit:
+                return {"run": _stop(run, f"max_steps: reached the limit of {limit} steps")}
+            run["steps"] = int(run.get("steps", 0)) + 1
+            run["path"] = [*run.get("path", []), label]
+            await ctx.publish(
+                WorkflowEvent("node.started", spec.name, node.id, {"type": node_type})
+            )
+        view = View.of({**state, "run": run})
+        started = time.perf_counter()
+        with _tracer.start_as_current_span(f"workflow.node.{node_type}") as span:
+            span.set_attribute("workflow.name", spec.name)
+            span.set_attribute("workflow.node", node.id)
+            if ctx.tenant_id:
+                span.set_attribute("tenant.id", ctx.tenant_id)
+            try:
+                outcome = await retry_async(
+                    lambda _n: attempt(view, ctx), policy=policy, retryable=_retryable
+                )
+                update = _apply(spec, view, outcome)
+                said, usage = outcome.replies, _usage(outcome)
+                update["run"]["next"] = (
+                    graph_name(node.id, then) if then else _choose(moves, update)
+                )
+            except GraphBubbleUp:
+                raise
+            except Exception as exc:
+                span.record_exception(exc)
+                return await _failed(spec, node, run, exc, ctx)
+        update["run"]["failed_node"] = None
+        reason = _limits_reason(update["run"])
+        if reason:
+            update["run"] = _stop(update["run"], reason)
+        elif update["run"].get("status") == FAILED and node.on_error and not then:
+            # a subworkflow failed inside: this node's on_error edge takes over
+            update["run"] = {
+                **update["run"], "status": RUNNING, "stop_reason": None,
+                "failed_node": node.id, "next": destination(node.on_error),
+            }  # fmt: skip
+        for reply in said:
+            await ctx.publish(WorkflowEvent("message", spec.name, node.id, dict(reply)))
+        if step.counts or not then:
+            millis = round((time.perf_counter() - started) * 1000, 1)
+            await ctx.publish(
+                WorkflowEvent("node.completed", spec.name, node.id, {"ms": millis, **usage})
+            )
+        return update
+
+    return run_step
+
+
+def _apply(spec: WorkflowSpec, view: View, outcome: Outcome) -> dict[str, Any]:
+    """The new channel values after ``outcome`` (field types enforced)."""
+    if outcome.state is not None:
+        base = View.of(outcome.state)  # type: ignore[arg-type]
+        variables, history, replies, run = base.vars, base.history, base.replies, base.run
+    else:
+        variables, history, replies = dict(view.vars), list(view.history), list(view.replies)
+        run = dict(outcome.run) if outcome.run is not None else dict(view.run)
+    for name, value in outcome.updates.items():
+        declared = spec.state.get(name)
+        if declared is None:
+            raise LookupError(f"unknown state field {name!r}")
+        try:
+            variables[name] = coerce(declared.type, value)
+        except TypeError as exc:
+            raise TypeError(f"state field {name!r}: {exc}") from None
+    for reply in outcome.replies:
+        replies.append(reply)
+        history.append(
+            {"role": reply.get("role", "assistant"), "content": reply.get("content", "")}
+        )
+    for call in outcome.calls:
+        run["input_tokens"] = run.get("input_tokens", 0) + call.usage.input_tokens
+        run["output_tokens"] = run.get("output_tokens", 0) + call.usage.output_tokens
+        run["tokens"] = run.get("tokens", 0) + call.usage.total_tokens
+        run["cost_micros"] = run.get("cost_micros", 0) + call.cost_micros
+        run["llm_calls"] = run.get("llm_calls", 0) + 1
+    return {"vars": variables, "history": history[-HISTORY_LIMIT:], "replies": replies, "run": run}
+
+
+def _usage(outcome: Outcome) -> dict[str, int]:
+    return {
+        "input_tokens": sum(c.usage.input_tokens for c in outcome.calls),
+        "output_tokens": sum(c.usage.output_tokens for c in outcome.calls),
+        "cost_micros": sum(c.cost_micros for c in outcome.calls),
+        "llm_calls": len(outcome.calls),
+    }
+
+
+def _choose(moves: Sequence[Transition], update: dict[str, Any]) -> str:
+    """The first transition whose condition holds over the updated state (the run ends if none)."""
+    view = View.of(update)  # type: ignore[arg-type]
+    scope = view.scope()
+    for move in moves:
+        if move.when is None or evaluate_condition(move.when, scope):
+            return destination(move.target)
+    return GRAPH_END
+
+
+async def _failed(
+    spec: WorkflowSpec, node: NodeBase, run: dict[str, Any], exc: Exception, ctx: NodeContext
+) -> dict[str, Any]:
+    code = exc.code if isinstance(exc, AppError) else type(exc).__name__
+    message = " ".join(str(exc).split())[:500] or type(exc).__name__
+    error = {"workflow": spec.name, "node": node.id, "code": code, "message": message}
+    await ctx.publish(
+        WorkflowEvent("node.failed", spec.name, node.id, {"code": code, "message": message})
+    )
+    run = {**run, "error": error}
+    if node.on_error is not None:
+        return {"run": {**run, "failed_node": node.id, "next": destination(node.on_error)}}
+    return {"run": _stop(run, f"node {node.id!r} failed: {message}", FAILED)}
