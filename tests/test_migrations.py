@@ -52,7 +52,3 @@ async def test_up_down_up_postgres(tmp_path: Path) -> None:
         )
     finally:
         await drop_scratch_database(scratch)
-
-
-def test_single_head(tmp_path: Path) -> None:
-    assert len(runner.heads(make_settings(tmp_path))) == 1

@@ -1,51 +1,35 @@
 """Cross-tenant matrix: tenant B never reads, changes or lists tenant A's objects.
 
-Every route with a path id is exercised. A new route with an id parameter that has no object factory
-below fails the test, so each domain must add its objects here.
+Every route with a path parameter is exercised, with all its parameters filled from tenant A's objects.
+A route with a parameter that no module of ``tests/isolation/`` can make fails the test, so each domain
+adds its objects there.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 
 from tests.conftest import Stack
-from tests.factories import PASSWORD, TenantHandle, make_tenant, platform_admin_token
+from tests.factories import make_tenant, platform_admin_token
+from tests.isolation import all_factories
 from tests.routing import api_routes
 
-Factory = Callable[[Stack, TenantHandle], Awaitable[str]]
-
-
-async def _user(stack: Stack, owner: TenantHandle) -> str:
-    made = await stack.client.post(
-        "/api/v1/users",
-        headers=owner.auth,
-        json={"email": "agent@a.example", "password": PASSWORD, "role": "agent"},
-    )
-    return str(made.json()["id"])
-
-
-async def _api_key(stack: Stack, owner: TenantHandle) -> str:
-    made = await stack.client.post(
-        "/api/v1/api-keys", headers=owner.auth, json={"name": "a-key", "scopes": ["tenant:read"]}
-    )
-    return str(made.json()["id"])
-
-
-OBJECT_FACTORIES: dict[str, Factory] = {"user_id": _user, "key_id": _api_key}
+OBJECT_FACTORIES = all_factories()
 PLATFORM_ONLY = {"tenant_id"}  # platform-admin routes: tenants get 403, not their own objects
-BODIES = {"PATCH": {"name": "changed"}, "PUT": {"name": "changed"}}
+BODIES: dict[str, dict[str, object]] = {"PATCH": {"name": "changed"}, "PUT": {"name": "changed"}}
 
 
-def _id_routes(stack: Stack) -> list[tuple[str, str, str]]:
+def _id_routes(stack: Stack) -> list[tuple[str, str, list[str]]]:
     found = []
     for route in api_routes(stack.app):
         if not route.path.startswith("/api/v1"):
             continue
-        params = re.findall(r"{(\w+)}", route.path)
-        for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
-            for param in params:
-                found.append((method, route.path, param))
+        params = re.findall(r"{(\w+)(?::\w+)?}", route.path)
+        if params:
+            found.extend(
+                (method, route.path, params)
+                for method in sorted(route.methods - {"HEAD", "OPTIONS"})
+            )
     return found
 
 
@@ -53,23 +37,28 @@ async def test_every_id_route_hides_other_tenants_objects(env: Stack) -> None:
     tenant_a = await make_tenant(env)
     tenant_b = await make_tenant(env)
     routes = _id_routes(env)
-    unknown = sorted({param for _, _, param in routes} - set(OBJECT_FACTORIES) - PLATFORM_ONLY)
+    unknown = sorted(
+        {p for _, _, params in routes for p in params} - set(OBJECT_FACTORIES) - PLATFORM_ONLY
+    )
     assert not unknown, f"add object factories for path params {unknown} to the cross-tenant matrix"
     ids = {param: await factory(env, tenant_a) for param, factory in OBJECT_FACTORIES.items()}
     checked = 0
-    for method, path, param in routes:
-        url = path.replace("{" + param + "}", ids.get(param, tenant_a.id))
+    for method, path, params in routes:
+        url = path
+        for param in params:
+            url = re.sub(r"{" + param + r"(?::\w+)?}", ids.get(param, tenant_a.id), url)
+        platform_only = bool(set(params) & PLATFORM_ONLY)
         for headers in (tenant_b.auth, tenant_b.key_auth):
             response = await env.client.request(
                 method, url, headers=headers, json=BODIES.get(method)
             )
-            expected = 403 if param in PLATFORM_ONLY else 404
+            expected = 403 if platform_only else 404
             assert response.status_code == expected, (
                 f"{method} {path}: {response.status_code} {response.text}"
             )
             checked += 1
         # and the owner does see it, so the 404 above is about the tenant, not a broken route
-        if param not in PLATFORM_ONLY and method == "GET":
+        if not platform_only and method == "GET":
             assert (await env.client.get(url, headers=tenant_a.auth)).status_code == 200, path
     assert checked >= 8
 
