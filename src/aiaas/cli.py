@@ -77,6 +77,10 @@ def worker() -> None:
         from aiaas.platform import build_platform
 
         configure_logging(settings.telemetry)
+        if settings.telemetry.worker_metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(settings.telemetry.worker_metrics_port, addr=settings.host)
         platform = build_platform(settings)
         await platform.start(events=True)
         stop = asyncio.Event()

@@ -128,6 +128,9 @@ class TelemetrySettings(BaseModel):
     )
     trace_sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
     metrics_enabled: bool = True
+    worker_metrics_port: int | None = Field(
+        9464, ge=1, le=65535, description="Port of `aiaas worker`'s /metrics (unset: none)"
+    )
 
 
 class DemoSettings(BaseModel):

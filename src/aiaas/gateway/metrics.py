@@ -92,6 +92,12 @@ def route_label(scope: Scope) -> str:
     prefix = ""
     if app_root_path is not None and len(root_path) > len(app_root_path):
         prefix = root_path[len(app_root_path) :]
+    # FastAPI keeps included routers lazily: the matched route's own path lacks the prefixes it
+    # was included under, and the full template is on the effective route context.
+    effective = (scope.get("fastapi") or {}).get("effective_route_context")
+    full_path = getattr(effective, "path", None)
+    if isinstance(full_path, str):
+        return prefix + full_path
     route = scope.get("route")
     if route is not None:
         template = getattr(route, "path_format", None) or getattr(route, "path", None)
