@@ -69,7 +69,7 @@ type-check: install-dev
 
 security: install-dev  ## bandit on the code, pip-audit on the installed dependencies
 	$(BIN)/bandit -q -r src -c pyproject.toml
-	$(BIN)/pip-audit --progress-spinner off --skip-editable
+	$(BIN)/pip-audit --progress-spinner off --skip-editable --strict
 
 bench: install-dev
 	$(BIN)/python -m bench.gateway_overhead

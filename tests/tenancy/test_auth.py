@@ -107,13 +107,13 @@ async def test_jwt_attacks_are_401(env: Stack) -> None:
     forged: dict[str, str] = {}
     forged["alg_none"] = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
     forged["wrong_key"] = _codec(env, secret="x" * 48).encode(
-        keep, timedelta(minutes=5), token_type="access"
+        keep, timedelta(minutes=5), typ="access"
     )[0]
     forged["wrong_aud"] = _codec(env, audience="someone-else").encode(
-        keep, timedelta(minutes=5), token_type="access"
+        keep, timedelta(minutes=5), typ="access"
     )[0]
     forged["wrong_iss"] = _codec(env, issuer="evil").encode(
-        keep, timedelta(minutes=5), token_type="access"
+        keep, timedelta(minutes=5), typ="access"
     )[0]
     forged["expired"] = jwt.encode(
         {

@@ -128,7 +128,8 @@ class RetryPolicy:
         return (rng or _RNG).uniform(0.0, ceiling)
 
 
-_RNG = random.Random()  # noqa: S311 - jitter needs no cryptographic randomness
+# Jitter needs no cryptographic randomness.
+_RNG = random.Random()  # noqa: S311  # nosec B311
 
 
 @dataclass

@@ -104,7 +104,7 @@ class JwtCodec:
     audience: str
 
     def encode(
-        self, claims: dict[str, Any], ttl: timedelta, *, token_type: str
+        self, claims: dict[str, Any], ttl: timedelta, *, typ: str
     ) -> tuple[str, str, datetime]:
         """Sign a token; returns the token, its ``jti`` and its expiry."""
         now = utcnow()
@@ -118,11 +118,11 @@ class JwtCodec:
             "nbf": int(now.timestamp()),
             "exp": int(expires.timestamp()),
             "jti": jti,
-            "typ": token_type,
+            "typ": typ,
         }
         return jwt.encode(payload, self.secret, algorithm=JWT_ALGORITHM), jti, expires
 
-    def decode(self, token: str, *, token_type: str) -> dict[str, Any]:
+    def decode(self, token: str, *, typ: str) -> dict[str, Any]:
         """Verify signature, algorithm, issuer, audience, expiry and token type."""
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -138,8 +138,8 @@ class JwtCodec:
             raise TokenError("token expired") from exc
         except jwt.PyJWTError as exc:
             raise TokenError(f"invalid token: {type(exc).__name__}") from exc
-        if claims.get("typ") != token_type:
-            raise TokenError(f"expected a {token_type} token")
+        if claims.get("typ") != typ:
+            raise TokenError(f"expected a {typ} token")
         return claims
 
 

@@ -160,7 +160,7 @@ class AuthService:
 
     def _decode_refresh(self, token: str) -> dict[str, object]:
         try:
-            return self.codec.decode(token, token_type="refresh")
+            return self.codec.decode(token, typ="refresh")
         except TokenError as exc:
             raise Unauthorized(str(exc), code="invalid_token") from exc
 
@@ -171,7 +171,7 @@ class AuthService:
         token, jti, expires = self.codec.encode(
             {"sub": str(user.id), "sid": str(family), "tid": str(user.tenant_id)},
             self._refresh_ttl(),
-            token_type="refresh",
+            typ="refresh",
         )
         await RefreshTokenRepository(session).add(
             RefreshToken(id=UUID(jti), family_id=family, user_id=user.id, expires_at=expires)
@@ -184,7 +184,7 @@ class AuthService:
         token, jti, expires = self.codec.encode(
             {"sub": str(admin.id), "sid": str(family), "role": PLATFORM_ADMIN},
             self._refresh_ttl(),
-            token_type="refresh",
+            typ="refresh",
         )
         await PlatformRefreshTokenRepository(session).add(
             PlatformRefreshToken(

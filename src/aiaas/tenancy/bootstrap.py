@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from aiaas.kit.errors import NotFound
 from aiaas.kit.security import hash_password
 from aiaas.platform import Platform
@@ -60,7 +62,7 @@ async def seed_demo(platform: Platform) -> str:
         key_file.write_text(raw + "\n")
         key_file.chmod(0o600)
     api_key = key_file.read_text().strip()
-    base = f"http://{settings.host if settings.host not in ('0.0.0.0', '::') else 'localhost'}:{settings.port}"  # noqa: S104
+    base = f"http://{_display_host(settings.host)}:{settings.port}"
     return "\n".join(
         [
             f"Demo tenant '{tenant.slug}' ({tenant.name}) is {'created' if created else 'ready'}.",
@@ -75,3 +77,11 @@ async def seed_demo(platform: Platform) -> str:
             f"    curl -s {base}/api/v1/auth/me -H 'Authorization: Bearer {api_key}'",
         ]
     )
+
+
+def _display_host(host: str) -> str:
+    """The address to print for a server bound to ``host`` (a wildcard address means this machine)."""
+    try:
+        return "localhost" if ipaddress.ip_address(host).is_unspecified else host
+    except ValueError:
+        return host

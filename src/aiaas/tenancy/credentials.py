@@ -173,7 +173,7 @@ class Authenticator:
 
     async def from_access_token(self, token: str) -> Principal:
         try:
-            claims = self.codec.decode(token, token_type="access")
+            claims = self.codec.decode(token, typ="access")
             subject = uuid_claim(claims, "sub")
             session_id = uuid_claim(claims, "sid")
             tenant_id = uuid_claim(claims, "tid")
@@ -228,7 +228,7 @@ class Authenticator:
                 role=principal.role.value if principal.role else None,
             )
         ttl = self.settings.auth.access_token_ttl_seconds
-        token, _, _ = self.codec.encode(claims, timedelta(seconds=ttl), token_type="access")
+        token, _, _ = self.codec.encode(claims, timedelta(seconds=ttl), typ="access")
         return token, ttl
 
     def _touch_later(self, principal: Principal) -> None:
