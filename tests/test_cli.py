@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from aiaas.cli import app
 from aiaas.config import load_settings
-from aiaas.migrations import runner
+from aiaas.migrations import runner as migrations
 
 runner = CliRunner()
 
@@ -33,7 +33,7 @@ def _ok(*args: str, input: str | None = None) -> str:
 
 def test_migrate_demo_tenants_and_keys(data_dir: Path) -> None:
     migrated = _ok("migrate", "up")
-    assert all(head in migrated for head in runner.heads(load_settings()))
+    assert all(head in migrated for head in migrations.heads(load_settings()))
     demo = _ok("demo")
     assert "Demo tenant 'acme'" in demo and "owner@acme.example" in demo
     demo_key = (data_dir / "demo-api-key").read_text().strip()
