@@ -8,7 +8,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 WEB_STAMP := src/aiaas/static/index.html
 PYTEST_ARGS ?=
 
-.PHONY: dev install install-dev web migrate demo serve worker test test-fast lint format type-check security bench eval e2e clean
+.PHONY: dev install install-dev web web-check migrate demo serve worker test test-fast lint format type-check security bench eval e2e clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -35,6 +35,9 @@ $(WEB_STAMP): web/node_modules/.package-lock.json $(shell find web/src web/index
 
 web: $(WEB_STAMP)  ## build the dashboard and widget into the package
 
+web-check: web/node_modules/.package-lock.json  ## type-check, lint and unit-test the dashboard
+	cd web && npm run typecheck && npm run lint && npm test
+
 migrate: install
 	$(BIN)/aiaas migrate up
 
@@ -50,7 +53,7 @@ worker: install
 dev: install web demo  ## install, build the UI, migrate, seed the demo tenant, serve on :8000
 	$(BIN)/aiaas serve
 
-test: install-dev web  ## the whole suite (real services when AIAAS_TEST_SERVICES=required)
+test: install-dev web web-check  ## the whole suite (real services when AIAAS_TEST_SERVICES=required)
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: install-dev

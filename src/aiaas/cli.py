@@ -305,7 +305,7 @@ def demo() -> None:
 
         async with _platform(settings) as platform:
             report = await seed_demo(platform)
-        console.print(report)
+        typer.echo(report)
 
     _run(main)
 
