@@ -44,7 +44,9 @@ def server(
     args: list[str], port: int, env: dict[str, str], health: str, core: int = 0
 ) -> Iterator[None]:
     """Run a server process pinned to ``core`` until the block ends; wait until ``health`` answers."""
-    log = open(ROOT / "bench" / f".server-{port}.log", "w")  # noqa: SIM115 - closed below
+    logs = ROOT / "bench" / "results"
+    logs.mkdir(exist_ok=True)
+    log = open(logs / f"server-{port}.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [*pin(core), *args], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
     )
@@ -57,7 +59,7 @@ def server(
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server on {port} did not start; see bench/.server-{port}.log")
+                raise RuntimeError(f"server on {port} did not start; see bench/results/server-{port}.log")
             time.sleep(0.2)
         yield
     finally:
