@@ -26,7 +26,14 @@ def _top(scores: np.ndarray, mask: np.ndarray, limit: int, *, positive_only: boo
     indices = np.flatnonzero(allowed)
     if len(indices) == 0:
         return []
-    order = np.argsort(-scores[indices], kind="stable")[:limit]
+    values = scores[indices]
+    if len(indices) > 4 * limit:
+        # Keep only candidates at least as good as the limit-th best (ties included, order kept)
+        # so the stable sort runs on a handful of scores instead of the whole corpus.
+        kth = np.partition(-values, limit - 1)[limit - 1]
+        keep = np.flatnonzero(-values <= kth)
+        indices, values = indices[keep], values[keep]
+    order = np.argsort(-values, kind="stable")[:limit]
     return [int(i) for i in indices[order]]
 
 
