@@ -16,13 +16,21 @@ def _postgres_conninfo(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+class CheckpointSchemaMissing(RuntimeError):
+    """The PostgreSQL checkpoint tables are missing or older than the library: run the migrations."""
+
+
 @asynccontextmanager
-async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
-    """A ready checkpointer for ``url``; its tables are created on first use.
+async def open_checkpointer(
+    url: str, *, setup: bool = True, pool_size: int = 10
+) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+    """A ready checkpointer for ``url``.
 
     ``memory://`` keeps threads in process (tests), ``sqlite:///path`` (also ``sqlite+aiosqlite``)
     uses a SQLite file, ``postgresql://`` (also ``postgresql+asyncpg``) a PostgreSQL database
-    through psycopg.
+    through a psycopg connection pool. With ``setup`` the tables are created when missing (needs
+    the right to create tables); without it, PostgreSQL's schema is only checked (the migrations
+    create it) and :class:`CheckpointSchemaMissing` is raised when it is not current.
     """
     if url.startswith("memory:"):
         yield InMemorySaver()
@@ -38,9 +46,43 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]
         return
     if driver == "postgresql":
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool
 
-        async with AsyncPostgresSaver.from_conn_string(_postgres_conninfo(url)) as saver:
-            await saver.setup()
-            yield saver
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            _postgres_conninfo(url),
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        )
+        await pool.open(wait=True, timeout=10)
+        try:
+            postgres = AsyncPostgresSaver(pool)
+            if setup:
+                await postgres.setup()
+            else:
+                await _check_postgres_schema(pool, len(postgres.MIGRATIONS) - 1)
+            yield postgres
+        finally:
+            await pool.close()
         return
     raise ValueError(f"no checkpointer for {driver!r} URLs")
+
+
+async def _check_postgres_schema(pool: Any, latest: int) -> None:
+    async with pool.connection() as conn:
+        try:
+            row = await (
+                await conn.execute("SELECT max(v) AS v FROM checkpoint_migrations")
+            ).fetchone()
+        except Exception as exc:
+            raise CheckpointSchemaMissing(
+                "the checkpoint tables are missing; run `aiaas migrate`"
+            ) from exc
+    found = row["v"] if row else None
+    if found is None or found < latest:
+        raise CheckpointSchemaMissing(
+            f"the checkpoint schema is at version {found}, the library needs {latest}; "
+            "run `aiaas migrate` (a new migration may be needed after a LangGraph upgrade)"
+        )

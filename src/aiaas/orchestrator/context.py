@@ -30,12 +30,17 @@ class WorkflowEvent:
     at: str = field(default_factory=lambda: utcnow().isoformat())
 
     def to_dict(self) -> dict[str, Any]:
+        """The event as one flat mapping; a data key named ``type`` (a node's type) becomes
+        ``node_type`` so it never hides the event's own type."""
+        data = dict(self.data)
+        if "type" in data:
+            data["node_type"] = data.pop("type")
         return {
+            **data,
             "type": self.type,
             "workflow": self.workflow,
             "node": self.node,
             "at": self.at,
-            **self.data,
         }
 
 

@@ -107,6 +107,9 @@ class WorkflowEngine:
     """Runs compiled workflows (their graphs carry the checkpointer given to the compiler)."""
 
     stream_queue_size: int = field(default=1_000)
+    durability: Literal["sync", "async", "exit"] = "exit"
+    """When checkpoints are written: ``exit`` once per turn (at its end or at a handoff), which
+    keeps a turn to one checkpoint write; ``sync``/``async`` after every step."""
 
     async def run_turn(
         self,
@@ -246,7 +249,14 @@ class WorkflowEngine:
         try:
             async with asyncio.timeout(workflow.spec.limits.timeout_seconds):
                 async for mode, chunk in workflow.graph.astream(
-                    payload, config, context=context, stream_mode=["values", "updates"]
+                    payload,
+                    config,
+                    context=context,
+                    # with a checkpointer the final state is read from it below
+                    stream_mode=["updates"]
+                    if workflow.graph.checkpointer
+                    else ["values", "updates"],
+                    durability=self.durability,
                 ):
                     if mode == "values" and isinstance(chunk, dict):
                         latest = chunk

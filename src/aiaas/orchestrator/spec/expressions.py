@@ -8,6 +8,7 @@ doubles (compare with ``0.5``), ``integer`` fields are ints (compare with ``2``)
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -62,6 +63,23 @@ class CompiledExpression:
     references: frozenset[Reference]
     unknown_names: frozenset[str]
     unknown_functions: frozenset[str]
+    whole_roots: frozenset[str] = frozenset(ROOTS)
+    """Roots used other than as ``root.field`` (their whole value is handed to the evaluator)."""
+
+    def activation(self, scope: dict[str, Any]) -> dict[str, Any]:
+        """What the expression can read: whole roots, or just the referenced fields of a root."""
+        values: dict[str, Any] = {}
+        for root in ROOTS:
+            value = scope.get(root) or {}
+            if root in self.whole_roots or not isinstance(value, dict):
+                values[root] = value
+            else:
+                values[root] = {
+                    ref.field: value[ref.field]
+                    for ref in self.references
+                    if ref.root == root and ref.field in value
+                }
+        return values
 
 
 @lru_cache(maxsize=4096)
@@ -77,19 +95,22 @@ def compile_expression(text: str) -> CompiledExpression:
     except Exception as exc:  # celpy and lark raise several unrelated types for bad syntax
         message = " ".join(str(exc).split())
         raise ExpressionError(f"invalid expression: {message[:300]}") from None
-    references, names, functions = _scan(ast)
+    references, names, functions, whole = _scan(ast)
     return CompiledExpression(
         text,
         program,
         frozenset(references),
         frozenset(names),
         frozenset(functions - KNOWN_FUNCTIONS),
+        frozenset(whole),
     )
 
 
-def _scan(tree: Tree) -> tuple[set[Reference], set[str], set[str]]:
-    """The ``root.field`` references, the free names (other than roots and macro variables) and the
-    functions called."""
+def _scan(tree: Tree) -> tuple[set[Reference], set[str], set[str], set[str]]:
+    """The ``root.field`` references, the free names (other than roots and macro variables), the
+    functions called and the roots used whole (not only through ``root.field``)."""
+    uses = dict.fromkeys(ROOTS, 0)
+    as_field = dict.fromkeys(ROOTS, 0)
     references: set[Reference] = set()
     functions: set[str] = set()
     idents: set[str] = set()
@@ -99,11 +120,13 @@ def _scan(tree: Tree) -> tuple[set[Reference], set[str], set[str]]:
             root = _root_ident(node.children[0])
             if root in ROOTS and isinstance(node.children[1], Token):
                 references.add(Reference(root, str(node.children[1])))
+                as_field[root] += 1
         elif node.data == "member_index" and len(node.children) == 2:
             root = _root_ident(node.children[0])
             key = _string_literal(node.children[1])
             if root in ROOTS and key is not None:
                 references.add(Reference(root, key))
+                as_field[root] += 1
         elif node.data == "member_dot_arg" and len(node.children) >= 2:
             method = node.children[1]
             args = node.children[2] if len(node.children) > 2 else None
@@ -115,9 +138,12 @@ def _scan(tree: Tree) -> tuple[set[Reference], set[str], set[str]]:
                     bound.add(variable)
         elif node.data == "ident" and node.children:
             idents.add(str(node.children[0]))
+            if str(node.children[0]) in uses:
+                uses[str(node.children[0])] += 1
         elif node.data == "ident_arg" and node.children:
             functions.add(str(node.children[0]))
-    return references, idents - set(ROOTS) - bound - _TYPE_NAMES, functions
+    whole = {root for root in ROOTS if uses[root] > as_field[root] or root in bound}
+    return references, idents - set(ROOTS) - bound - _TYPE_NAMES, functions, whole
 
 
 def _root_ident(node: Any) -> str | None:
@@ -171,7 +197,11 @@ def evaluate(text: str, scope: dict[str, Any]) -> Any:
     """The value of ``text`` over ``scope`` as plain JSON-like Python; raises
     :class:`ExpressionError`."""
     compiled = compile_expression(text)
-    activation = {root: celpy.json_to_cel(scope.get(root) or {}) for root in ROOTS}
+    readable = compiled.activation(scope)
+    key = _memo_key(text, readable)
+    if key is not None and key in _MEMO:
+        return _MEMO[key]
+    activation = {root: celpy.json_to_cel(value) for root, value in readable.items()}
     try:
         result = compiled.program.evaluate(activation)
     except RecursionError:
@@ -180,7 +210,25 @@ def evaluate(text: str, scope: dict[str, Any]) -> Any:
         raise ExpressionError(f"{text!r}: {_reason(exc)}") from None
     if isinstance(result, celpy.CELEvalError):
         raise ExpressionError(f"{text!r}: {_reason(result)}")
-    return to_python(result)
+    value = to_python(result)
+    if key is not None and (value is None or isinstance(value, bool | int | float | str)):
+        # CEL is pure: the same expression over the same values gives the same scalar.
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.pop(next(iter(_MEMO)))
+        _MEMO[key] = value
+    return value
+
+
+_MEMO: dict[tuple[str, str], Any] = {}
+_MEMO_SIZE = 8_192
+
+
+def _memo_key(text: str, values: dict[str, Any]) -> tuple[str, str] | None:
+    try:
+        encoded = json.dumps(values, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return (text, encoded) if len(encoded) <= 4_096 else None
 
 
 def evaluate_condition(text: str, scope: dict[str, Any]) -> bool:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from aiaas.orchestrator.spec.nodes import FIELD_NAME, NodeSpec, Strict, Target
 
@@ -121,6 +122,7 @@ class WorkflowSpec(Strict):
     entry: Target | None = Field(None, description="First node (default: the first one listed)")
     nodes: list[NodeSpec] = Field(min_length=1, max_length=500)
     edges: list[Edge] = Field(default_factory=list, max_length=2_000)
+    _digest: str | None = PrivateAttr(None)
 
     @field_validator("inputs", "state")
     @classmethod
@@ -145,12 +147,20 @@ class WorkflowSpec(Strict):
     def input_names(self) -> set[str]:
         return set(self.inputs) | set(BUILTIN_INPUTS)
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; the cached digest is dropped because ``update`` may change the content."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied._digest = None
+        return copied
+
     def digest(self) -> str:
         """A stable hash of the spec's content (detects a changed spec under the same revision)."""
-        payload = json.dumps(
-            self.model_dump(mode="json", by_alias=True), sort_keys=True, default=str
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()
+        if self._digest is None:  # specs are frozen: computed once
+            payload = json.dumps(
+                self.model_dump(mode="json", by_alias=True), sort_keys=True, default=str
+            )
+            self._digest = hashlib.sha256(payload.encode()).hexdigest()
+        return self._digest
 
 
 def workflow_json_schema() -> dict[str, Any]:

@@ -1,0 +1,266 @@
+"""Recording runs: the run row and its events at start and end, node runs from the event stream,
+and a live feed of a running run's events for streaming subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+from aiaas.events.outbox import record_event
+from aiaas.kit.clock import utcnow
+from aiaas.kit.db import Database
+from aiaas.kit.errors import AppError
+from aiaas.orchestrator import events as orchestrator_events
+from aiaas.orchestrator.context import WorkflowEvent
+from aiaas.orchestrator.engine import HandoffPending
+from aiaas.orchestrator.models import NodeRun, WorkflowRun
+from aiaas.orchestrator.repository import NodeRunRepository, RunRepository
+from aiaas.tools.service import ToolRunner
+
+ENDED_EVENTS = {
+    "completed": ("orchestrator.run.completed", orchestrator_events.RunCompleted),
+    "failed": ("orchestrator.run.failed", orchestrator_events.RunFailed),
+    "stopped": ("orchestrator.run.stopped", orchestrator_events.RunStopped),
+    "waiting_for_agent": ("orchestrator.run.interrupted", orchestrator_events.RunInterrupted),
+}
+
+
+class NodeLog:
+    """Node runs, in order, assembled from ``node.*`` events."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self._open: dict[tuple[str, str | None], dict[str, Any]] = {}
+
+    def see(self, event: WorkflowEvent) -> None:
+        key = (event.workflow, event.node)
+        if event.type == "node.started":
+            row: dict[str, Any] = {"workflow": event.workflow, "node": event.node or "",
+                   "type": str(event.data.get("type", "")), "status": "running",
+                   "started_at": utcnow(), "duration_ms": None, "error": None,
+                   "llm_calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_micros": 0}  # fmt: skip
+            self.rows.append(row)
+            self._open[key] = row
+        elif event.type in ("node.completed", "node.failed"):
+            found = self._open.get(key)
+            if found is not None:
+                row = found
+            else:  # the continuation of a node started in an earlier run (handoff)
+                row = {"workflow": event.workflow, "node": event.node or "", "type": "handoff",
+                       "status": "running", "started_at": utcnow(), "duration_ms": None,
+                       "error": None, "llm_calls": 0, "input_tokens": 0, "output_tokens": 0,
+                       "cost_micros": 0}  # fmt: skip
+                self.rows.append(row)
+                self._open[key] = row
+            if event.type == "node.failed":
+                row["status"] = "failed"
+                row["error"] = {
+                    "code": event.data.get("code"),
+                    "message": event.data.get("message"),
+                }
+                return
+            if row["status"] == "running":
+                row["status"] = "completed"
+            row["duration_ms"] = event.data.get("ms")
+            for name in ("llm_calls", "input_tokens", "output_tokens", "cost_micros"):
+                row[name] += int(event.data.get(name, 0) or 0)
+
+
+class RunFeed:
+    """Drives a run's event source in its own task, so the run can be cancelled, and fans its
+    events out to subscribers (who first get what already happened)."""
+
+    def __init__(self, run_id: UUID, *, keep: int) -> None:
+        self.run_id = run_id
+        self.keep = keep
+        self.history: list[dict[str, Any]] = []
+        self.cancelled = False
+        self.done = asyncio.Event()
+        self._subscribers: list[asyncio.Queue[dict[str, Any] | None]] = []
+        self._task: asyncio.Future[None] | None = None
+
+    def publish(self, event: WorkflowEvent) -> None:
+        data = event.to_dict()
+        if event.type != "token" and len(self.history) < self.keep:
+            self.history.append(data)
+        for queue in self._subscribers:
+            if not queue.full():
+                queue.put_nowait(data)
+
+    async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(10_000)
+        for item in self.history:
+            queue.put_nowait(item)
+        self._subscribers.append(queue)
+        try:
+            while True:
+                if self.done.is_set() and queue.empty():
+                    return
+                got = await queue.get()
+                if got is None:
+                    return
+                yield got
+        finally:
+            self._subscribers.remove(queue)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def close(self) -> None:
+        self.done.set()
+        for queue in self._subscribers:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
+
+    async def drive(self, source: AsyncIterator[WorkflowEvent]) -> AsyncIterator[WorkflowEvent]:
+        queue: asyncio.Queue[WorkflowEvent | None] = asyncio.Queue()
+
+        async def pump() -> None:
+            try:
+                async for event in source:
+                    queue.put_nowait(event)
+            finally:
+                queue.put_nowait(None)
+
+        task = asyncio.ensure_future(pump())
+        self._task = task
+        if self.cancelled:
+            task.cancel()
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    break
+                yield event
+            if task.cancelled():
+                self.cancelled = True
+                return
+            exc = task.exception()
+            if exc is not None:
+                raise exc
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+
+async def start_run(
+    db: Database,
+    tenant_id: UUID,
+    run_id: UUID,
+    *,
+    conversation_id: str,
+    workflow: str,
+    revision: int,
+    origin: str,
+    kind: str,
+    message: str,
+    resumes: UUID | None,
+) -> None:
+    async with db.transaction(tenant_id) as session:
+        runs = RunRepository(session)
+        if kind == "turn" and await runs.waiting(conversation_id) is not None:
+            raise HandoffPending("the conversation is waiting for a human agent")
+        if resumes is not None:
+            previous = await runs.get(resumes)
+            if previous is not None and previous.status == "waiting_for_agent":
+                previous.status = "resolved"
+        await runs.add(
+            WorkflowRun(
+                id=run_id, conversation_id=conversation_id, workflow=workflow, revision=revision,
+                source=origin, kind=kind, status="running", message=message[:20_000],
+                replies=[], events=[],
+            )
+        )  # fmt: skip
+        await record_event(
+            session,
+            "orchestrator.run.started",
+            orchestrator_events.RunStarted(
+                run_id=str(run_id),
+                conversation_id=conversation_id,
+                workflow=workflow,
+                revision=revision,
+                kind=kind,
+            ),
+            subject_type="workflow_run",
+            subject_id=run_id,
+        )
+
+
+async def finish_run(
+    db: Database,
+    tenant_id: UUID,
+    run_id: UUID,
+    *,
+    result: dict[str, Any] | None = None,
+    nodes: NodeLog | None = None,
+    runner: ToolRunner | None = None,
+    duration_ms: int | None = None,
+    compensations: list[dict[str, Any]] | None = None,
+    cancelled_from: str | None = None,
+    crashed: BaseException | None = None,
+    events: list[dict[str, Any]] | None = None,
+) -> None:
+    """Store a run's outcome, its node runs and the event of its end (one transaction)."""
+    async with db.transaction(tenant_id) as session:
+        run = await RunRepository(session).get(run_id)
+        if run is None:
+            return
+        run.finished_at = utcnow()
+        if duration_ms is not None:
+            run.duration_ms = duration_ms
+        if events is not None:
+            run.events = list(events)
+        if runner is not None:
+            run.tool_calls = sum(1 for c in runner.calls if c.get("status") != "refused")
+        if nodes is not None and nodes.rows:
+            await NodeRunRepository(session).add_many(
+                [NodeRun(run_id=run_id, seq=seq, **row) for seq, row in enumerate(nodes.rows)]
+            )
+        base = {"run_id": str(run_id), "conversation_id": run.conversation_id,
+                "workflow": run.workflow, "revision": run.revision, "kind": run.kind}  # fmt: skip
+        if cancelled_from is not None:
+            run.status = "cancelled"
+            run.stop_reason = "cancelled"
+            await record_event(
+                session, "orchestrator.run.cancelled",
+                orchestrator_events.RunCancelled(**base, previous_status=cancelled_from),
+                subject_type="workflow_run", subject_id=run_id,
+            )  # fmt: skip
+            return
+        if result is None:
+            code = crashed.code if isinstance(crashed, AppError) else type(crashed).__name__
+            result = {"status": "failed", "usage": {}, "steps": 0,
+                      "stop_reason": f"the run ended early: {code}",
+                      "error": {"code": code, "message": str(crashed)[:500]}}  # fmt: skip
+        usage = result.get("usage") or {}
+        run.status = str(result.get("status") or "failed")
+        run.steps = int(result.get("steps") or 0)
+        run.llm_calls = int(usage.get("llm_calls", 0))
+        run.input_tokens = int(usage.get("input_tokens", 0))
+        run.output_tokens = int(usage.get("output_tokens", 0))
+        run.cost_micros = int(usage.get("cost_micros", 0))
+        run.stop_reason = result.get("stop_reason")
+        run.error = result.get("error")
+        run.handoff = result.get("handoff")
+        run.replies = list(result.get("replies") or [])
+        event_type, model = ENDED_EVENTS.get(run.status, ENDED_EVENTS["failed"])
+        payload: dict[str, Any] = {
+            **base, "status": run.status, "duration_ms": run.duration_ms or 0,
+            "steps": run.steps, "llm_calls": run.llm_calls, "tool_calls": run.tool_calls,
+            "input_tokens": run.input_tokens, "output_tokens": run.output_tokens,
+            "cost_micros": run.cost_micros, "stop_reason": run.stop_reason, "error": run.error,
+        }  # fmt: skip
+        if run.status == "failed":
+            payload["compensations"] = list(compensations or [])
+        if run.status == "waiting_for_agent":
+            payload["handoff"] = dict(run.handoff or {})
+        await record_event(
+            session, event_type, model(**payload), subject_type="workflow_run", subject_id=run_id
+        )
