@@ -1,0 +1,179 @@
+"""Router decision latency in process.
+
+Two figures, each p50/p99 over many decisions on a warm policy:
+
+* ``compute``: what a decision computes - the turn's features (language, sentiment, tokens, ...)
+  and the LinUCB choice with its exploration budget - with the tenant's state already loaded (the
+  steady state: the state is cached per replica and refreshed every ``state_cache_seconds``);
+* ``decide``: the whole ``RouterService.decide`` call including its transaction on the embedded
+  database (SQLite): the decision row and its ``router.decision.made`` event are written and
+  committed.
+
+    python -m bench.router_decide [--decisions 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+from aiaas.config import Settings
+from aiaas.migrations import runner
+from aiaas.platform import build_platform
+from aiaas.router.bandit import LinUCB
+from aiaas.router.features import DIMENSIONS, TurnInput, extract
+from aiaas.router.policy import exploration_allowed
+from aiaas.tenancy.service import NewTenant
+from bench.harness import cpu_model
+
+RESULTS = Path(__file__).parent / "results"
+MESSAGES = [
+    "where is my order 12345?",
+    "what are your opening hours?",
+    "I was charged twice for my order and the refund never arrived, this is unacceptable",
+    "¿Dónde está mi pedido? Lo necesito para el lunes",
+    "the zip of the jacket I bought sticks, is that covered by the warranty?",
+    "thanks, that works!",
+]
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p99_ms": ordered[int(0.99 * (len(ordered) - 1))] * 1000,
+        "mean_ms": statistics.fmean(ordered) * 1000,
+    }
+
+
+def bench_compute(decisions: int, rounds: int = 5) -> dict[str, float]:
+    """Median over ``rounds`` of each round's percentiles (the machine is shared and noisy)."""
+    results = [_compute_round(decisions // rounds, seed) for seed in range(rounds)]
+    merged = {key: statistics.median(r[key] for r in results) for key in results[0]}
+    merged["worst_round_p99_ms"] = max(r["p99_ms"] for r in results)
+    return merged
+
+
+def _compute_round(decisions: int, seed: int) -> dict[str, float]:
+    rng = random.Random(seed)
+    arms = ["small", "medium", "large"]
+    policy = LinUCB(arms, DIMENSIONS)
+    for _ in range(2000):  # a warm policy
+        x = extract(TurnInput(rng.choice(MESSAGES)), intent=None, recent_quality={}).vector
+        policy.update(rng.choice(arms), x, rng.random())
+    explored = 0
+    samples = []
+    for n in range(1, decisions + 1):
+        message = f"{rng.choice(MESSAGES)} #{n}"  # distinct text: no feature cache hits
+        started = time.perf_counter()
+        features = extract(
+            TurnInput(message, turn=n % 7 + 1, customer_tier="vip", tenant_plan="pro"),
+            intent=None,
+            recent_quality=policy.outcomes,
+        )
+        choice = policy.choose(features.vector, alpha=0.5, safe_arm="large", warmup=20)
+        if choice.optimistic != choice.greedy and exploration_allowed(explored, n, 0.1):
+            explored += 1
+        samples.append(time.perf_counter() - started)
+    return _percentiles(samples)
+
+
+BANKING77_TRAIN = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77" / "train.csv"
+)
+
+
+def bench_with_intents(decisions: int) -> dict[str, float] | None:
+    """Features + choice with a sparse intent model trained on BANKING77 (77 intents, 10k
+    examples) predicting every message; ``None`` when the data set is not present."""
+    if not BANKING77_TRAIN.exists():
+        return None
+    import csv
+
+    from aiaas.router.classifier import train_model
+
+    with BANKING77_TRAIN.open(newline="", encoding="utf-8") as handle:
+        rows = [(r["text"], r["category"]) for r in csv.DictReader(handle)]
+    model = train_model(rows, lambda _f, _s: None, 0, "sparse")
+    texts = [text for text, _ in rows]
+    policy = LinUCB(["small", "medium", "large"], DIMENSIONS)
+    samples = []
+    for n in range(decisions):
+        message = texts[n % len(texts)]
+        started = time.perf_counter()
+        prediction = model.predict(message)
+        features = extract(TurnInput(message), intent=prediction, recent_quality=policy.outcomes)
+        policy.choose(features.vector, alpha=0.5, safe_arm="large", warmup=20)
+        samples.append(time.perf_counter() - started)
+    return _percentiles(samples)
+
+
+async def bench_decide(decisions: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(_env_file=None, env="test", data_dir=Path(tmp))  # type: ignore[call-arg]
+        await asyncio.to_thread(runner.upgrade, settings)
+        platform = build_platform(settings)
+        await platform.start(events=False)
+        try:
+            tenant = await platform.tenants.create(
+                NewTenant(
+                    slug="bench",
+                    name="Bench",
+                    owner_email="owner@bench.example",
+                    owner_password="bench-password-123",
+                    plan="pro",
+                )
+            )
+            tenant_id: UUID = tenant.id
+            service = platform.router
+            rng = random.Random(2)
+            samples = []
+            for n in range(decisions):
+                message = f"{rng.choice(MESSAGES)} #{n}"
+                started = time.perf_counter()
+                async with platform.db.transaction(tenant_id) as session:
+                    await service.decide(session, tenant_id, message, turn=n % 5 + 1)
+                samples.append(time.perf_counter() - started)
+            return _percentiles(samples[50:])  # the first calls create the policy, warm caches
+        finally:
+            await platform.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--decisions", type=int, default=20_000)
+    parser.add_argument("--db-decisions", type=int, default=2_000)
+    args = parser.parse_args()
+    compute = bench_compute(args.decisions)
+    with_intents = bench_with_intents(min(args.decisions, 5_000))
+    decide = asyncio.run(bench_decide(args.db_decisions))
+    result = {
+        "at": datetime.now(UTC).isoformat(),
+        "cpu": cpu_model(),
+        "compute": compute,
+        "compute_with_sparse_intents": with_intents,
+        "decide_sqlite": decide,
+    }
+    for name in ("compute", "compute_with_sparse_intents", "decide_sqlite"):
+        figures = result[name]
+        if not isinstance(figures, dict):
+            continue
+        print(
+            f"{name:<14} p50 {figures['p50_ms']:.3f} ms  p99 {figures['p99_ms']:.3f} ms"
+            f"  mean {figures['mean_ms']:.3f} ms"
+        )
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    (RESULTS / f"router_decide-{stamp}.json").write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
