@@ -1,0 +1,1 @@
+"""Conversations, messages, feedback, channels (widget, REST, webhooks), SSE and the handoff inbox."""

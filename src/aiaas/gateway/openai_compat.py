@@ -1,0 +1,364 @@
+"""The OpenAI-compatible surface: ``POST /v1/chat/completions`` and ``GET /v1/models``.
+
+Authenticated with a tenant API key (same auth, rate limits and plans as the rest of the API);
+``model: "auto"`` lets the router choose; every completion is metered as an event. Wire format as
+OpenAI's, so the official clients work unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from aiaas.backends.llm.types import (
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    ToolCall,
+    ToolSpec,
+)
+from aiaas.chat import events as ev
+from aiaas.chat.dependencies import ChatDep
+from aiaas.chat.runtime import ChatRuntime
+from aiaas.events.outbox import record_event
+from aiaas.kit.errors import BadRequest, NotFound
+from aiaas.tenancy.dependencies import require
+from aiaas.tenancy.permissions import Principal
+
+router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+AUTO = "auto"
+Caller = Annotated[Principal, require("chat:write")]
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    text: str | None = None
+
+
+class FunctionCall(BaseModel):
+    name: str
+    arguments: str = "{}"
+
+
+class ToolCallIn(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = None
+
+
+class FunctionDef(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class ToolIn(BaseModel):
+    type: Literal["function"] = "function"
+    function: FunctionDef
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class CompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[MessageIn] = Field(min_length=1, max_length=500)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    n: int = Field(1, ge=1, le=1, description="Only one choice is supported")
+    tools: list[ToolIn] | None = None
+    user: str | None = None
+
+
+def _text(content: str | list[ContentPart] | None) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.text or "" for part in content if part.type == "text")
+
+
+def _messages(body: CompletionRequest) -> tuple[ChatMessage, ...]:
+    out = []
+    for message in body.messages:
+        role = "system" if message.role == "developer" else message.role
+        calls = tuple(
+            ToolCall(call.id, call.function.name, _arguments(call.function.arguments))
+            for call in message.tool_calls or ()
+        )
+        out.append(
+            ChatMessage(
+                role=role,
+                content=_text(message.content),
+                tool_calls=calls,
+                tool_call_id=message.tool_call_id,
+                name=message.name,
+            )
+        )
+    return tuple(out)
+
+
+def _arguments(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        raise BadRequest(
+            "tool call arguments must be a JSON object", code="invalid_tool_call"
+        ) from None
+    if not isinstance(value, dict):
+        raise BadRequest("tool call arguments must be a JSON object", code="invalid_tool_call")
+    return value
+
+
+async def _chat_request(
+    chat: ChatRuntime, principal: Principal, body: CompletionRequest
+) -> tuple[ChatRequest, str | None]:
+    messages = _messages(body)
+    model: str | None = body.model
+    tier: str | None = None
+    decision_id: str | None = None
+    if body.model == AUTO:
+        model = None
+        if chat.router is not None and principal.tenant_id is not None:
+            last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+            async with chat.service.db.transaction(principal.tenant_id, write=True) as session:
+                decision = await chat.router.decide(
+                    session,
+                    principal.tenant_id,
+                    last_user,
+                    conversation_id=None,
+                    turn=1,
+                    customer_tier=None,
+                    retrieval_confidence=None,
+                )
+            model = getattr(decision, "model", None)
+            tier = getattr(decision, "tier", None)
+            decision_id = str(getattr(decision, "id", "") or "") or None
+    elif body.model not in chat.catalog:
+        raise NotFound(f"The model `{body.model}` does not exist", code="model_not_found")
+    request = ChatRequest(
+        messages=messages,
+        model=model,
+        tier=tier,
+        tools=tuple(
+            ToolSpec(t.function.name, t.function.description, t.function.parameters)
+            for t in body.tools or ()
+        ),
+        max_output_tokens=body.max_completion_tokens or body.max_tokens,
+        temperature=body.temperature,
+    )
+    return request, decision_id
+
+
+async def _meter(
+    chat: ChatRuntime,
+    principal: Principal,
+    completion_id: str,
+    result: ChatResult,
+    decision_id: str | None,
+    stream: bool,
+    started: float,
+) -> None:
+    assert principal.tenant_id is not None
+    async with chat.service.db.transaction(principal.tenant_id) as session:
+        await record_event(
+            session,
+            "chat.completion.created",
+            ev.CompletionCreated(
+                completion_id=completion_id,
+                model=result.model,
+                decision_id=decision_id,
+                stream=stream,
+                input_tokens=result.usage.input_tokens,
+                output_tokens=result.usage.output_tokens,
+                cost_micros=result.cost_micros,
+                latency_ms=int((time.perf_counter() - started) * 1000),
+            ),
+            subject_type="completion",
+            subject_id=completion_id,
+        )
+
+
+def _usage(result: ChatResult) -> dict[str, int]:
+    return {
+        "prompt_tokens": result.usage.input_tokens,
+        "completion_tokens": result.usage.output_tokens,
+        "total_tokens": result.usage.total_tokens,
+    }
+
+
+def _tool_calls(result: ChatResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+        }
+        for call in result.tool_calls
+    ]
+
+
+def _finish_reason(result: ChatResult) -> str:
+    if result.tool_calls:
+        return "tool_calls"
+    return result.finish_reason if result.finish_reason in ("stop", "length") else "stop"
+
+
+@router.post("/chat/completions")
+async def chat_completions(
+    body: CompletionRequest, request: Request, chat: ChatDep, principal: Caller
+) -> Any:
+    """Create a chat completion (OpenAI wire format, streaming or not)."""
+    started = time.perf_counter()
+    llm_request, decision_id = await _chat_request(chat, principal, body)
+    completion_id = "chatcmpl-" + secrets.token_hex(12)
+    created = int(time.time())
+    if not body.stream:
+        result = await chat.llm.complete(llm_request)
+        await _meter(chat, principal, completion_id, result, decision_id, False, started)
+        message: dict[str, Any] = {"role": "assistant", "content": result.content, "refusal": None}
+        if result.tool_calls:
+            message["tool_calls"] = _tool_calls(result)
+        return {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": result.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": _finish_reason(result),
+                }
+            ],
+            "usage": _usage(result),
+            "system_fingerprint": None,
+        }
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    stream = chat.llm.stream(llm_request)
+    first = await anext(stream)  # errors before the first byte become a proper status
+    return StreamingResponse(
+        _chunks(
+            chat,
+            principal,
+            body,
+            first,
+            stream,
+            completion_id,
+            created,
+            include_usage,
+            decision_id,
+            started,
+        ),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache"},
+    )
+
+
+async def _chunks(
+    chat: ChatRuntime,
+    principal: Principal,
+    body: CompletionRequest,
+    first: Any,
+    stream: AsyncIterator[Any],
+    completion_id: str,
+    created: int,
+    include_usage: bool,
+    decision_id: str | None,
+    started: float,
+) -> AsyncIterator[bytes]:
+    model = body.model if body.model != AUTO else AUTO
+
+    def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> bytes:
+        data = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": None,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            **extra,
+        }
+        if include_usage:
+            data.setdefault("usage", None)
+        return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+    result: ChatResult | None = None
+    role_sent = False
+
+    async def deltas() -> AsyncIterator[Any]:
+        yield first
+        async for item in stream:
+            yield item
+
+    async for item in deltas():
+        if item.result is not None:
+            result = item.result
+            model = result.model
+        if item.text or not role_sent:
+            yield chunk(
+                {"role": "assistant", "content": item.text}
+                if not role_sent
+                else {"content": item.text},
+                None,
+            )
+            role_sent = True
+    if result is None:
+        return
+    if result.tool_calls:
+        calls = [{"index": i, **call} for i, call in enumerate(_tool_calls(result))]
+        yield chunk({"tool_calls": calls}, None)
+    yield chunk({}, _finish_reason(result))
+    if include_usage:
+        data = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": None,
+            "choices": [],
+            "usage": _usage(result),
+        }
+        yield b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+    yield b"data: [DONE]\n\n"
+    await _meter(chat, principal, completion_id, result, decision_id, True, started)
+
+
+@router.get("/models")
+async def list_models(
+    chat: ChatDep, _: Annotated[Principal, require("chat:read")]
+) -> dict[str, Any]:
+    """The models a completion may name, and ``auto`` (the router chooses)."""
+    names = [AUTO, *(model.name for model in chat.settings.llm.models)]
+    return {
+        "object": "list",
+        "data": [
+            {"id": name, "object": "model", "created": 0, "owned_by": "aiaas"} for name in names
+        ],
+    }

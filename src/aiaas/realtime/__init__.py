@@ -1,0 +1,1 @@
+"""WebSocket hub: per-connection bounded queues, backpressure policy, resume, cross-replica fan-out."""

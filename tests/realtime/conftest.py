@@ -1,0 +1,3 @@
+from tests.chat.conftest import engine
+
+__all__ = ["engine"]
