@@ -59,7 +59,9 @@ def server(
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server on {port} did not start; see bench/results/server-{port}.log")
+                raise RuntimeError(
+                    f"server on {port} did not start; see bench/results/server-{port}.log"
+                )
             time.sleep(0.2)
         yield
     finally:

@@ -52,3 +52,8 @@ async def test_up_down_up_postgres(tmp_path: Path) -> None:
         )
     finally:
         await drop_scratch_database(scratch)
+
+
+def test_single_head(tmp_path: Path) -> None:
+    """Domain branches are joined, so `aiaas migrate down --revision -1` is never ambiguous."""
+    assert len(runner.heads(make_settings(tmp_path))) == 1

@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from aiaas import __version__
 from aiaas.api import api_router
@@ -19,6 +20,7 @@ from aiaas.backends.telemetry import (
     instrument_database,
     shutdown_tracing,
 )
+from aiaas.chat.routes import outside_api as chat_outside_api
 from aiaas.config import Settings, load_settings
 from aiaas.gateway.docs import install_docs
 from aiaas.gateway.errors import install_error_handlers
@@ -29,7 +31,17 @@ from aiaas.platform import Platform, build_platform
 from aiaas.tenancy.dependencies import public
 
 STATIC_DIR = Path(__file__).parent / "static"
-API_PATHS = ("api/", "v1/", "ws/", "metrics", "healthz", "readyz", "docs", "openapi.json")
+API_PATHS = (
+    "api/",
+    "v1/",
+    "ws/",
+    "demo-store",
+    "metrics",
+    "healthz",
+    "readyz",
+    "docs",
+    "openapi.json",
+)
 READY_TIMEOUT_SECONDS = 2.0
 
 
@@ -67,6 +79,8 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     install_error_handlers(app)
     install_docs(app)
     app.include_router(api_router())
+    app.include_router(chat_outside_api())
+    _install_demo_store(app, settings)
     _install_probes(app)
     _install_web(app)
     install_middleware(app, settings, tracer_provider=tracer_provider)
@@ -107,6 +121,21 @@ def _install_probes(app: FastAPI) -> None:
         )
 
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+
+
+def _install_demo_store(app: FastAPI, settings: Settings) -> None:
+    """The demo store's HTTP API (the demo tenant's tools call it in process), also under /demo-store."""
+    if not settings.orchestrator.tools.demo_store:
+        return
+
+    async def demo_store(scope: Scope, receive: Receive, send: Send) -> None:
+        # The running platform's own store, so what the browser shows is what the tools changed.
+        store = app.state.platform.orchestrator.demo_store
+        if store is None:
+            raise NotFound("the demo store is off", code="route_not_found")
+        await store.app(scope, receive, send)
+
+    app.mount("/demo-store", demo_store, name="demo-store")
 
 
 def _install_web(app: FastAPI) -> None:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aiaas.config import Settings, SettingsError, load_settings
+from aiaas.ingestion.cli import ingest as ingest_command
 
 app = typer.Typer(help="aiaas: multi-tenant AI customer-support platform", no_args_is_help=True)
 tenants_app = typer.Typer(help="Manage tenants", no_args_is_help=True)
@@ -22,6 +23,7 @@ admins_app = typer.Typer(help="Manage platform admins", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(admins_app, name="admins")
+app.command("ingest")(ingest_command)
 console = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -65,6 +67,11 @@ def serve(
         log_config=None,
         access_log=False,
         proxy_headers=settings.gateway.trust_forwarded_for,
+        # Compression nearly doubles the memory of each idle WebSocket; the hub sends its own
+        # heartbeats, and frames over the chat limit are refused by uvicorn before they are read.
+        ws_per_message_deflate=False,
+        ws_max_size=settings.chat.ws_max_message_bytes,
+        ws_ping_interval=None,
     )
 
 

@@ -16,6 +16,12 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from aiaas.backends.llm.config import LLMSettings
+from aiaas.chat.config import ChatSettings
+from aiaas.ingestion.config import IngestionSettings
+from aiaas.orchestrator.config import OrchestratorSettings
+from aiaas.router.config import RouterSettings
+
 ENV_PREFIX = "AIAAS_"
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -187,6 +193,11 @@ class Settings(BaseSettings):
     events: EventsSettings = Field(default_factory=EventsSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
+    ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
+    router: RouterSettings = Field(default_factory=RouterSettings)
 
     @field_validator("database_url", "database_app_url")
     @classmethod

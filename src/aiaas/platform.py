@@ -14,18 +14,27 @@ from aiaas.backends.bus import Bus
 from aiaas.backends.bus.factory import build_bus
 from aiaas.backends.cache import Cache
 from aiaas.backends.cache.factory import build_cache
+from aiaas.backends.llm import LLMProvider, build_llm_provider
 from aiaas.backends.ratelimit import RateLimiter
 from aiaas.backends.ratelimit.factory import build_rate_limiter
+from aiaas.chat.runtime import ChatRuntime
+from aiaas.chat.tasks import FeedbackRewardConsumer
 from aiaas.config import Settings
 from aiaas.events.audit import AuditLogConsumer
 from aiaas.events.consumer import Consumer, ConsumerRunner
 from aiaas.events.outbox import set_outbox_namespace
 from aiaas.events.relay import OutboxRelay
+from aiaas.ingestion.runtime import KnowledgeBase, build_knowledge_base
+from aiaas.ingestion.tasks import IngestionConsumer
 from aiaas.kit.db import Database
 from aiaas.kit.security import JwtCodec
+from aiaas.orchestrator.service import OrchestratorService, ingestion_search
+from aiaas.router.service import RouterService
+from aiaas.router.tasks import IntentTrainingConsumer
 from aiaas.tenancy.auth_service import AuthService
 from aiaas.tenancy.credentials import Authenticator, CredentialCache
 from aiaas.tenancy.service import TenantService
+from aiaas.tools.demo_store import DemoStore
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +50,11 @@ class Platform:
     authenticator: Authenticator
     auth: AuthService
     tenants: TenantService
+    knowledge: KnowledgeBase
+    router: RouterService
+    chat: ChatRuntime
+    llm: LLMProvider
+    orchestrator: OrchestratorService
     consumers: list[Consumer] = field(default_factory=list)
     relay: OutboxRelay | None = None
     runner: ConsumerRunner | None = None
@@ -49,6 +63,10 @@ class Platform:
     async def start(self, *, events: bool) -> None:
         """Connect the backends; with ``events`` also run the outbox relay and the consumers."""
         await self.bus.start()
+        self.orchestrator.search = ingestion_search(self)
+        await self.orchestrator.start()
+        self.chat.use(engine=self.orchestrator, router=self.router, llm=self.llm)
+        await self.chat.start()
         if events:
             await self.start_events()
 
@@ -70,8 +88,11 @@ class Platform:
 
     async def stop(self) -> None:
         await self.stop_events()
+        await self.chat.stop()
+        await self.orchestrator.stop()
         await self.authenticator.drain()
-        for closer in (self.bus.close, self.limiter.close, self.cache.close, self.db.dispose):
+        closers = (self.bus.close, self.limiter.close, self.cache.close, self.knowledge.close)
+        for closer in (*closers, self.db.dispose):
             try:
                 await closer()
             except Exception:
@@ -90,6 +111,10 @@ def build_platform(settings: Settings) -> Platform:
     credentials = CredentialCache(settings, cache)
     codec = JwtCodec(settings.jwt_secret, settings.auth.jwt_issuer, settings.auth.jwt_audience)
     authenticator = Authenticator(db, settings, credentials, codec)
+    knowledge = build_knowledge_base(settings.ingestion)
+    llm = build_llm_provider(settings.llm)
+    demo_store = DemoStore() if settings.orchestrator.tools.demo_store else None
+    chat = ChatRuntime(settings, db, cache)
     return Platform(
         settings=settings,
         db=db,
@@ -100,5 +125,15 @@ def build_platform(settings: Settings) -> Platform:
         authenticator=authenticator,
         auth=AuthService(db, settings, authenticator, credentials, codec),
         tenants=TenantService(db, settings, credentials),
-        consumers=[AuditLogConsumer()],
+        knowledge=knowledge,
+        router=RouterService(settings.router, cache, settings.llm.catalog(), settings.llm.models),
+        chat=chat,
+        llm=llm,
+        orchestrator=OrchestratorService(db, settings, llm, demo_store=demo_store),
+        consumers=[
+            AuditLogConsumer(),
+            IngestionConsumer(knowledge, settings.namespace),
+            IntentTrainingConsumer(cache, settings.namespace, settings.router.intent_method),
+            FeedbackRewardConsumer(chat, settings.namespace),
+        ],
     )

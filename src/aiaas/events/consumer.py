@@ -103,14 +103,14 @@ class ConsumerRunner:
             self._lag_task.cancel()
             await asyncio.gather(self._lag_task, return_exceptions=True)
             self._lag_task = None
-        for subscription in self._subscriptions.values():
+        subscriptions, self._subscriptions = list(self._subscriptions.values()), {}
+        for subscription in subscriptions:
             await subscription.stop()
-        self._subscriptions.clear()
 
     async def lag(self) -> dict[str, int]:
         """Pending messages per consumer (also exported as ``aiaas_consumer_lag``)."""
         result = {}
-        for name, subscription in self._subscriptions.items():
+        for name, subscription in list(self._subscriptions.items()):
             result[name] = pending = await subscription.pending()
             metrics.CONSUMER_LAG.labels(consumer=name).set(pending)
         return result

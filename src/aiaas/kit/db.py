@@ -173,9 +173,21 @@ class Database:
         return session
 
     @asynccontextmanager
-    async def transaction(self, tenant_id: UUID | None = None) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction that commits on success and rolls back on error."""
+    async def transaction(
+        self, tenant_id: UUID | None = None, *, write: bool = False
+    ) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction that commits on success and rolls back on error.
+
+        On SQLite, pass ``write=True`` for a transaction that reads and then writes while other
+        tasks may write (embedded mode runs the consumers in the serving process): it takes the
+        write lock at once (``BEGIN IMMEDIATE``) and so queues behind other writers, instead of
+        failing with "database is locked" when another connection committed after its first read.
+        Other transactions take the lock at their first write, with reads before it outside the
+        snapshot, so they need no flag.
+        """
         async with self.session(tenant_id) as session, session.begin():
+            if write and not self.is_postgres:
+                await session.execute(text("BEGIN IMMEDIATE"))
             yield session
 
     async def ping(self, within: float = 2.0) -> None:

@@ -43,7 +43,9 @@ def create_app_role() -> None:
     role = app_role()
     password = context.config.attributes.get("app_password")
     bind = op.get_bind()
-    exists = bind.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role}).first()
+    exists = bind.execute(
+        sa.text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role}
+    ).first()
     secret = "PASSWORD " + _literal(password) if password else "PASSWORD NULL"
     if exists is None:
         op.execute(
@@ -73,7 +75,12 @@ def drop_app_role() -> None:
         return
     role = app_role()
     bind = op.get_bind()
-    if bind.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role}).first() is None:
+    if (
+        bind.execute(
+            sa.text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role}
+        ).first()
+        is None
+    ):
         return
     database = bind.exec_driver_sql("SELECT current_database()").scalar_one()
     op.execute(f'ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON TABLES FROM "{role}"')

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from aiaas.ingestion.service import seed_demo_knowledge
 from aiaas.kit.errors import NotFound
 from aiaas.kit.security import hash_password
 from aiaas.platform import Platform
@@ -11,6 +12,7 @@ from aiaas.tenancy.models import PlatformAdmin
 from aiaas.tenancy.permissions import PERMISSIONS
 from aiaas.tenancy.repository import PlatformAdminRepository
 from aiaas.tenancy.service import ApiKeyService, NewTenant
+from aiaas.tools.service import install_standard_tools
 
 DEMO_KEY_FILE = "demo-api-key"
 
@@ -51,6 +53,9 @@ async def seed_demo(platform: Platform) -> str:
     await ensure_platform_admin(
         platform, demo.platform_admin_email, demo.platform_admin_password.get_secret_value()
     )
+    # The help centre (indexed now, without a worker) and the order/lead/ticket tools of the demo store.
+    knowledge_added = await seed_demo_knowledge(platform, tenant.id)
+    tools_added = await install_standard_tools(platform.db, tenant.id)
 
     key_file = settings.data_dir / DEMO_KEY_FILE
     if created or not key_file.exists():
@@ -66,6 +71,7 @@ async def seed_demo(platform: Platform) -> str:
     return "\n".join(
         [
             f"Demo tenant '{tenant.slug}' ({tenant.name}) is {'created' if created else 'ready'}.",
+            f"  Knowledge:      {knowledge_added} help-centre documents added; tools added: {', '.join(tools_added) or 'none'}",
             f"  Dashboard:      {base}/  (tenant: {tenant.slug})",
             f"  Owner:          {demo.owner_email} / {demo.owner_password.get_secret_value()}",
             f"  Platform admin: {demo.platform_admin_email} / {demo.platform_admin_password.get_secret_value()}",

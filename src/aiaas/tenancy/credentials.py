@@ -117,7 +117,7 @@ class Authenticator:
     async def tenant_by_slug(self, slug: str) -> TenantInfo:
         info: TenantInfo | None = self.credentials.tenants.get(slug)
         if info is None:
-            async with self.db.transaction(None) as session:
+            async with self.db.transaction(None, write=False) as session:
                 tenant = await TenantRepository(session).by_slug(slug)
             if tenant is None:
                 raise Unauthorized("invalid credentials", code="invalid_credentials")
@@ -128,7 +128,7 @@ class Authenticator:
         return info
 
     async def tenant_by_id(self, tenant_id: UUID) -> TenantInfo:
-        async with self.db.transaction(None) as session:
+        async with self.db.transaction(None, write=False) as session:
             tenant = await TenantRepository(session).get(tenant_id)
         if tenant is None:
             raise Unauthorized("invalid credentials", code="invalid_credentials")
@@ -142,7 +142,7 @@ class Authenticator:
         digest = hash_api_key(raw, self.settings.api_key_secret)
         cached = self.credentials.keys.get(digest)
         if cached is None:
-            async with self.db.transaction(tenant.id) as session:
+            async with self.db.transaction(tenant.id, write=False) as session:
                 key = await ApiKeyRepository(session).by_prefix(parts.prefix)
             if key is None or not constant_time_equals(key.key_hash, digest):
                 raise Unauthorized("invalid API key", code="invalid_api_key")

@@ -109,7 +109,8 @@ async def tenant_session(
     """A session bound to the caller's tenant, committed when the handler returns."""
     if principal.tenant_id is None:
         raise Forbidden("this endpoint acts on a tenant", code="tenant_required")
-    async with platform.db.transaction(principal.tenant_id) as session:
+    # Deferred on SQLite: services may open their own (write) transactions inside a request.
+    async with platform.db.transaction(principal.tenant_id, write=False) as session:
         yield session
 
 

@@ -147,6 +147,335 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/chat/channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Channel Settings
+         * @description The widget key, allowed origins and outbound webhook URL (created on first read).
+         */
+        get: operations["channel_settings_api_v1_chat_channels_get"];
+        /** Update Channel Settings */
+        put: operations["update_channel_settings_api_v1_chat_channels_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Conversations
+         * @description Conversations, newest first, optionally by status or end user.
+         */
+        get: operations["list_conversations_api_v1_chat_conversations_get"];
+        put?: never;
+        /**
+         * Start Conversation
+         * @description Start a conversation for an end user on a channel.
+         */
+        post: operations["start_conversation_api_v1_chat_conversations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat/conversations/{conversation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Conversation */
+        get: operations["get_conversation_api_v1_chat_conversations__conversation_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat/conversations/{conversation_id}/close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Close Conversation
+         * @description Close the conversation; later sends are refused (409).
+         */
+        post: operations["close_conversation_api_v1_chat_conversations__conversation_id__close_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat/conversations/{conversation_id}/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give Feedback
+         * @description Thumbs, CSAT (1-5) or resolved flag; becomes a router reward event.
+         */
+        post: operations["give_feedback_api_v1_chat_conversations__conversation_id__feedback_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat/conversations/{conversation_id}/handoff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Request Human
+         * @description Ask for a human agent: the conversation joins the inbox queue.
+         */
+        post: operations["request_human_api_v1_chat_conversations__conversation_id__handoff_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat/conversations/{conversation_id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * History
+         * @description Messages, newest first; follow ``next_cursor`` for older ones.
+         */
+        get: operations["history_api_v1_chat_conversations__conversation_id__messages_get"];
+        put?: never;
+        /**
+         * Send Message
+         * @description Send the customer's message and get the answer: JSON, or SSE with ``Accept:
+         *     text/event-stream`` (``token`` deltas, a ``message`` per reply, then ``done``).
+         */
+        post: operations["send_message_api_v1_chat_conversations__conversation_id__messages_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat/inbox": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Waiting
+         * @description Conversations waiting for a human, the longest wait first.
+         */
+        get: operations["waiting_api_v1_chat_inbox_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat/inbox/{conversation_id}/claim": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Claim
+         * @description Take a waiting conversation; the customer sees the agent join.
+         */
+        post: operations["claim_api_v1_chat_inbox__conversation_id__claim_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat/inbox/{conversation_id}/hand-back": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hand Back
+         * @description Give the conversation back to the bot; the waiting workflow continues.
+         */
+        post: operations["hand_back_api_v1_chat_inbox__conversation_id__hand_back_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat/inbox/{conversation_id}/reply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reply
+         * @description Answer the customer; delivered live on every replica.
+         */
+        post: operations["reply_api_v1_chat_inbox__conversation_id__reply_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat/inbox/{conversation_id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resolve
+         * @description End the handoff as resolved; the workflow's handoff is answered with the agent's reply.
+         */
+        post: operations["resolve_api_v1_chat_inbox__conversation_id__resolve_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat/webhooks/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Deliveries
+         * @description Outbound webhook replies by state; ``dead`` is the dead-letter list.
+         */
+        get: operations["deliveries_api_v1_chat_webhooks_deliveries_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat/webhooks/inbound": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Inbound Webhook
+         * @description A signed message from the tenant's system (``X-Aiaas-Tenant``, ``X-Aiaas-Timestamp``,
+         *     ``X-Aiaas-Signature: sha256=HMAC(secret, "<timestamp>.<body>")``). Replies also go to the
+         *     outbound webhook URL, signed the same way.
+         */
+        post: operations["inbound_webhook_api_v1_chat_webhooks_inbound_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat/widget/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Widget Message
+         * @description A visitor's message (a new conversation when ``conversation_id`` is absent).
+         */
+        post: operations["widget_message_api_v1_chat_widget_messages_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat/widget/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Widget Session
+         * @description A visitor's short-lived session token, for a page whose Origin the tenant allows.
+         */
+        post: operations["widget_session_api_v1_chat_widget_sessions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/events/catalog": {
         parameters: {
             query?: never;
@@ -159,6 +488,604 @@ export interface paths {
          * @description Every event type the platform emits, with its version and payload schema.
          */
         get: operations["event_catalog_api_v1_events_catalog_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ingestion/collections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Collections */
+        get: operations["list_collections_api_v1_ingestion_collections_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ingestion/documents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Documents */
+        get: operations["list_documents_api_v1_ingestion_documents_get"];
+        put?: never;
+        /**
+         * Upload Documents
+         * @description Upload files (text, Markdown, HTML, PDF, DOCX, CSV/JSON FAQ). Each is queued for indexing;
+         *     a file whose content is already known comes back as a duplicate.
+         */
+        post: operations["upload_documents_api_v1_ingestion_documents_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ingestion/documents/{document_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Document */
+        get: operations["get_document_api_v1_ingestion_documents__document_id__get"];
+        /**
+         * Replace Document
+         * @description Upload a new version; the current one stays searchable until the new one is ready.
+         */
+        put: operations["replace_document_api_v1_ingestion_documents__document_id__put"];
+        post?: never;
+        /**
+         * Delete Document
+         * @description Delete a document with its chunks and index entries.
+         */
+        delete: operations["delete_document_api_v1_ingestion_documents__document_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Document
+         * @description Change title, collection, tags or link (no re-indexing needed).
+         */
+        patch: operations["update_document_api_v1_ingestion_documents__document_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/ingestion/documents/{document_id}/chunks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Document Chunks */
+        get: operations["document_chunks_api_v1_ingestion_documents__document_id__chunks_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ingestion/documents/{document_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Document Events
+         * @description Server-sent ``progress`` events until the latest version is ready or failed.
+         */
+        get: operations["document_events_api_v1_ingestion_documents__document_id__events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ingestion/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Search Documents
+         * @description Hybrid (or lexical) search with citations and whether the top hit likely answers.
+         */
+        post: operations["search_documents_api_v1_ingestion_search_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ingestion/tags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Tags */
+        get: operations["list_tags_api_v1_ingestion_tags_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orchestrator/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Runs */
+        get: operations["list_runs_api_v1_orchestrator_runs_get"];
+        put?: never;
+        /**
+         * Start Run
+         * @description Run one turn of a conversation (a new conversation unless ``conversation_id`` is given).
+         *     With ``stream`` the answer is server-sent events ending with ``run.finished``.
+         */
+        post: operations["start_run_api_v1_orchestrator_runs_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orchestrator/runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Run */
+        get: operations["get_run_api_v1_orchestrator_runs__run_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orchestrator/runs/{run_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel Run
+         * @description Cancel a running run, or abandon one waiting for an agent (its workflow state is reset).
+         */
+        post: operations["cancel_run_api_v1_orchestrator_runs__run_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orchestrator/runs/{run_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream Run Events
+         * @description The run's events as server-sent events: live while it runs in this process, else the
+         *     recorded ones (token deltas are not recorded).
+         */
+        get: operations["stream_run_events_api_v1_orchestrator_runs__run_id__events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orchestrator/runs/{run_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume Run
+         * @description Resolve the handoff a run waits on: the agent's answer, or a hand-back to the workflow.
+         */
+        post: operations["resume_run_api_v1_orchestrator_runs__run_id__resume_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orchestrator/schema": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dsl Schema
+         * @description The JSON Schema of workflow documents (for editors).
+         */
+        get: operations["dsl_schema_api_v1_orchestrator_schema_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orchestrator/workflows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Workflows */
+        get: operations["list_workflows_api_v1_orchestrator_workflows_get"];
+        put?: never;
+        /**
+         * Upload Workflow
+         * @description Upload a new revision (a shipped workflow of the same name is overridden).
+         */
+        post: operations["upload_workflow_api_v1_orchestrator_workflows_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orchestrator/workflows/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Validate Workflow
+         * @description Check a workflow without saving it; 422 with every issue and its YAML path.
+         */
+        post: operations["validate_workflow_api_v1_orchestrator_workflows_validate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orchestrator/workflows/{workflow_name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Workflow */
+        get: operations["get_workflow_api_v1_orchestrator_workflows__workflow_name__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Workflow
+         * @description Remove the tenant's workflow and its versions (a shipped one of that name applies again).
+         */
+        delete: operations["delete_workflow_api_v1_orchestrator_workflows__workflow_name__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orchestrator/workflows/{workflow_name}/activate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Activate Workflow
+         * @description Run the given revision; without one, roll back to the revision before the active one.
+         */
+        post: operations["activate_workflow_api_v1_orchestrator_workflows__workflow_name__activate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orchestrator/workflows/{workflow_name}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Versions */
+        get: operations["list_versions_api_v1_orchestrator_workflows__workflow_name__versions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/router/decide": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decide
+         * @description Choose the workflow and model tier for one turn, with the features and reasons behind it.
+         */
+        post: operations["decide_api_v1_router_decide_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/router/decisions/{decision_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Decision
+         * @description A past decision with its outcome, once feedback arrived.
+         */
+        get: operations["get_decision_api_v1_router_decisions__decision_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/router/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Feedback
+         * @description The outcome of a decision: the policy learns reward = quality - lambda x cost.
+         */
+        post: operations["feedback_api_v1_router_feedback_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/router/intents/examples": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Examples Summary */
+        get: operations["examples_summary_api_v1_router_intents_examples_get"];
+        put?: never;
+        /**
+         * Upload Examples
+         * @description Add labelled examples (or replace the stored set) for training the intent classifier.
+         */
+        post: operations["upload_examples_api_v1_router_intents_examples_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/router/intents/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Models */
+        get: operations["list_models_api_v1_router_intents_models_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/router/intents/models/{intent_model_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Model */
+        get: operations["get_model_api_v1_router_intents_models__intent_model_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/router/intents/models/{intent_model_id}/activate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Activate Model
+         * @description Make a trained version the one decisions use.
+         */
+        post: operations["activate_model_api_v1_router_intents_models__intent_model_id__activate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/router/intents/train": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Train
+         * @description Queue training of a new classifier version; the worker trains it (poll its progress).
+         */
+        post: operations["train_api_v1_router_intents_train_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/router/policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Policies
+         * @description Every policy version, newest first.
+         */
+        get: operations["list_policies_api_v1_router_policies_get"];
+        put?: never;
+        /**
+         * Create Policy
+         * @description Start a new policy version as a canary on ``traffic_share`` of conversations.
+         */
+        post: operations["create_policy_api_v1_router_policies_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/router/policies/{policy_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Policy */
+        get: operations["get_policy_api_v1_router_policies__policy_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/router/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Settings */
+        get: operations["get_settings_api_v1_router_settings_get"];
+        /**
+         * Put Settings
+         * @description Change lambda (cost weight), the early-exit threshold or the intent -> workflow map.
+         */
+        put: operations["put_settings_api_v1_router_settings_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/router/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stats
+         * @description Per tier: traffic, reward and cost; per live policy version: its reward.
+         */
+        get: operations["stats_api_v1_router_stats_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -261,6 +1188,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Tools
+         * @description The current version of every tool of the tenant, and the built-ins.
+         */
+        get: operations["list_tools_api_v1_tools_get"];
+        put?: never;
+        /**
+         * Register Tool
+         * @description Register a manifest version; 422 lists each problem with its field path, 409 when that
+         *     version exists. The highest semver version is the current one.
+         */
+        post: operations["register_tool_api_v1_tools_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tools/{tool_name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Tool */
+        get: operations["get_tool_api_v1_tools__tool_name__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tools/{tool_name}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Call Tool Now
+         * @description Call the tool now with ``args``, as the caller's tenant, through the same adapter
+         *     (timeouts, retries, breaker) workflows use; failures are reported, not raised.
+         */
+        post: operations["call_tool_now_api_v1_tools__tool_name__test_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tools/{tool_name}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Tool Versions */
+        get: operations["tool_versions_api_v1_tools__tool_name__versions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users": {
         parameters: {
             query?: never;
@@ -341,10 +1348,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/chat/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Chat Completions
+         * @description Create a chat completion (OpenAI wire format, streaming or not).
+         */
+        post: operations["chat_completions_v1_chat_completions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Models
+         * @description The models a completion may name, and ``auto`` (the router chooses).
+         */
+        get: operations["list_models_v1_models_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** ActivateIn */
+        ActivateIn: {
+            /**
+             * Revision
+             * @description Revision to run; omitted: roll back to the previous one
+             */
+            revision?: number | null;
+        };
+        /** AgentReply */
+        AgentReply: {
+            /** Content */
+            content: string;
+        };
         /** ApiKeyCreate */
         ApiKeyCreate: {
             /**
@@ -468,6 +1528,421 @@ export interface components {
             /** Type */
             type: string;
         };
+        /** Body_replace_document_api_v1_ingestion_documents__document_id__put */
+        Body_replace_document_api_v1_ingestion_documents__document_id__put: {
+            /**
+             * File
+             * @description The new version
+             */
+            file?: string | null;
+        };
+        /** Body_upload_documents_api_v1_ingestion_documents_post */
+        Body_upload_documents_api_v1_ingestion_documents_post: {
+            /** Collection */
+            collection?: string | null;
+            /**
+             * Files
+             * @description One or more files
+             */
+            files: string[];
+            /**
+             * Tags
+             * @description Tags (repeat or comma-separate)
+             */
+            tags?: string[] | null;
+            /** Title */
+            title?: string | null;
+            /** Url */
+            url?: string | null;
+        };
+        /** ChannelSettingsIn */
+        ChannelSettingsIn: {
+            /** Allowed Origins */
+            allowed_origins?: string[] | null;
+            /** Outbound Url */
+            outbound_url?: string | null;
+            /**
+             * Rotate Secrets
+             * @default false
+             */
+            rotate_secrets: boolean;
+        };
+        /** ChannelSettingsOut */
+        ChannelSettingsOut: {
+            /** Allowed Origins */
+            allowed_origins: string[];
+            /**
+             * Inbound Secret
+             * @description Shown when created or rotated only
+             */
+            inbound_secret?: string | null;
+            /**
+             * Outbound Secret
+             * @description Shown when created or rotated only
+             */
+            outbound_secret?: string | null;
+            /** Outbound Url */
+            outbound_url: string | null;
+            /** Widget Key */
+            widget_key: string;
+        };
+        /** ChunkList */
+        ChunkList: {
+            /** Items */
+            items: components["schemas"]["ChunkOut"][];
+        };
+        /** ChunkOut */
+        ChunkOut: {
+            /** Embedding Model */
+            embedding_model: string | null;
+            /** End Offset */
+            end_offset: number;
+            /** Heading Path */
+            heading_path: string[];
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Page */
+            page: number | null;
+            /** Position */
+            position: number;
+            /** Start Offset */
+            start_offset: number;
+            /** Text */
+            text: string;
+            /** Token Count */
+            token_count: number;
+            /** Version */
+            version: number;
+        };
+        /** CitationOut */
+        CitationOut: {
+            /** Chunk Id */
+            chunk_id: string;
+            /** Document Id */
+            document_id: string;
+            /** End */
+            end: number;
+            /** Heading Path */
+            heading_path: string[];
+            /** Page */
+            page: number | null;
+            /** Section */
+            section: string;
+            /** Start */
+            start: number;
+            /** Title */
+            title: string;
+            /** Url */
+            url: string | null;
+            /** Version */
+            version: number;
+        };
+        /** CompletionRequest */
+        CompletionRequest: {
+            /** Max Completion Tokens */
+            max_completion_tokens?: number | null;
+            /** Max Tokens */
+            max_tokens?: number | null;
+            /** Messages */
+            messages: components["schemas"]["aiaas__gateway__openai_compat__MessageIn"][];
+            /** Model */
+            model: string;
+            /**
+             * N
+             * @description Only one choice is supported
+             * @default 1
+             */
+            n: number;
+            /**
+             * Stream
+             * @default false
+             */
+            stream: boolean;
+            stream_options?: components["schemas"]["StreamOptions"] | null;
+            /** Temperature */
+            temperature?: number | null;
+            /** Tools */
+            tools?: components["schemas"]["ToolIn"][] | null;
+            /** User */
+            user?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** ContentPart */
+        ContentPart: {
+            /** Text */
+            text?: string | null;
+            /** Type */
+            type: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** ConversationCreate */
+        ConversationCreate: {
+            /**
+             * Channel
+             * @default api
+             * @enum {string}
+             */
+            channel: "api" | "widget" | "webhook" | "websocket" | "openai";
+            /**
+             * End User Id
+             * @description The customer's id
+             */
+            end_user_id: string;
+            /** Metadata */
+            metadata?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Workflow
+             * @description Pin a workflow; default: the router chooses per turn
+             */
+            workflow?: string | null;
+        };
+        /** ConversationOut */
+        ConversationOut: {
+            /** Assigned Agent */
+            assigned_agent: string | null;
+            /** Channel */
+            channel: string;
+            /** Closed At */
+            closed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** End User Id */
+            end_user_id: string;
+            /** Handoff Reason */
+            handoff_reason: string | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Last Message At */
+            last_message_at: string | null;
+            /** Metadata */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** Status */
+            status: string;
+            /**
+             * Tenant Id
+             * Format: uuid
+             */
+            tenant_id: string;
+            /** Waiting Since */
+            waiting_since: string | null;
+            /** Workflow */
+            workflow: string | null;
+        };
+        /** CountList */
+        CountList: {
+            /** Items */
+            items: components["schemas"]["CountOut"][];
+        };
+        /** CountOut */
+        CountOut: {
+            /** Documents */
+            documents: number;
+            /** Name */
+            name: string;
+        };
+        /** DecideIn */
+        DecideIn: {
+            /** Conversation Id */
+            conversation_id?: string | null;
+            /** Customer Tier */
+            customer_tier?: string | null;
+            /** Message */
+            message: string;
+            /** Retrieval Confidence */
+            retrieval_confidence?: number | null;
+            /**
+             * Turn
+             * @default 1
+             */
+            turn: number;
+        };
+        /** DecisionOut */
+        DecisionOut: {
+            /**
+             * Canary
+             * @default false
+             */
+            canary: boolean;
+            /** Confidence */
+            confidence: number;
+            /** Early Exit */
+            early_exit: boolean;
+            /** Explored */
+            explored: boolean;
+            /** Features */
+            features: {
+                [key: string]: unknown;
+            };
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Intent */
+            intent?: string | null;
+            /** Model */
+            model: string | null;
+            /** Policy Version */
+            policy_version?: number | null;
+            /** Reasons */
+            reasons: string[];
+            /** Tier */
+            tier: string;
+            /** Workflow */
+            workflow: string;
+        };
+        /** DecisionRecord */
+        DecisionRecord: {
+            /** Confidence */
+            confidence: number;
+            /** Conversation Id */
+            conversation_id: string | null;
+            /** Cost Micros */
+            cost_micros: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Early Exit */
+            early_exit: boolean;
+            /** Explored */
+            explored: boolean;
+            /** Features */
+            features: {
+                [key: string]: unknown;
+            };
+            /** Feedback At */
+            feedback_at: string | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Intent */
+            intent: string | null;
+            /** Model */
+            model: string | null;
+            /** Quality */
+            quality: number | null;
+            /** Reasons */
+            reasons: string[];
+            /** Reward */
+            reward: number | null;
+            /** Tier */
+            tier: string;
+            /** Turn */
+            turn: number;
+            /** Workflow */
+            workflow: string;
+        };
+        /** DeliveryOut */
+        DeliveryOut: {
+            /** Attempts */
+            attempts: number;
+            /** Conversation Id */
+            conversation_id: unknown;
+            /** Created At */
+            created_at: unknown;
+            /** Id */
+            id: unknown;
+            /** Last Error */
+            last_error: string | null;
+            /** Message Id */
+            message_id: unknown;
+            /** Status */
+            status: string;
+            /** Url */
+            url: string;
+        };
+        /** DocumentOut */
+        DocumentOut: {
+            /** Chunk Count */
+            chunk_count: number;
+            /** Collection */
+            collection: string;
+            /** Content Hash */
+            content_hash: string;
+            /** Content Type */
+            content_type: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Document Type */
+            document_type: string | null;
+            /** Error Code */
+            error_code: string | null;
+            /** Error Reason */
+            error_reason: string | null;
+            /** Filename */
+            filename: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Indexed At */
+            indexed_at: string | null;
+            /** Indexed Version */
+            indexed_version: number | null;
+            /** Pages */
+            pages: number | null;
+            /** Size Bytes */
+            size_bytes: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "parsing" | "indexing" | "ready" | "failed";
+            /** Tags */
+            tags: string[];
+            /** Title */
+            title: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Url */
+            url: string | null;
+            /** Version */
+            version: number;
+        };
+        /** DocumentPage */
+        DocumentPage: {
+            /** Items */
+            items: components["schemas"]["DocumentOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** DocumentUpdate */
+        DocumentUpdate: {
+            /** Collection */
+            collection?: string | null;
+            /** Tags */
+            tags?: string[] | null;
+            /** Title */
+            title?: string | null;
+            /** Url */
+            url?: string | null;
+        };
         /** EventCatalogOut */
         EventCatalogOut: {
             /** Items */
@@ -486,10 +1961,103 @@ export interface components {
             /** Version */
             version: number;
         };
+        /** ExampleIn */
+        ExampleIn: {
+            /** Label */
+            label: string;
+            /** Text */
+            text: string;
+        };
+        /** ExamplesIn */
+        ExamplesIn: {
+            /** Examples */
+            examples: components["schemas"]["ExampleIn"][];
+            /**
+             * Replace
+             * @description Replace the stored set instead of adding to it
+             * @default false
+             */
+            replace: boolean;
+        };
+        /** ExamplesOut */
+        ExamplesOut: {
+            /** Labels */
+            labels: {
+                [key: string]: number;
+            };
+            /** Total */
+            total: number;
+        };
+        /** FunctionCall */
+        FunctionCall: {
+            /**
+             * Arguments
+             * @default {}
+             */
+            arguments: string;
+            /** Name */
+            name: string;
+        };
+        /** FunctionDef */
+        FunctionDef: {
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Name */
+            name: string;
+            /** Parameters */
+            parameters?: {
+                [key: string]: unknown;
+            };
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /** IntentModelList */
+        IntentModelList: {
+            /** Items */
+            items: components["schemas"]["IntentModelOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** IntentModelOut */
+        IntentModelOut: {
+            /** Active */
+            active: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Error */
+            error: string | null;
+            /** Examples */
+            examples: number;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Labels */
+            labels: string[];
+            /** Metrics */
+            metrics: {
+                [key: string]: unknown;
+            };
+            /** Progress */
+            progress: number;
+            /** Stage */
+            stage?: string | null;
+            /** Status */
+            status: string;
+            /** Trained At */
+            trained_at: string | null;
+            /** Version */
+            version: number;
         };
         /** LoginIn */
         LoginIn: {
@@ -536,6 +2104,78 @@ export interface components {
             /** Tenant Slug */
             tenant_slug: string | null;
         };
+        /** MessageOut */
+        MessageOut: {
+            /** Author */
+            author: string | null;
+            /** Citations */
+            citations: {
+                [key: string]: unknown;
+            }[];
+            /** Content */
+            content: string;
+            /**
+             * Conversation Id
+             * Format: uuid
+             */
+            conversation_id: string;
+            /** Cost Micros */
+            cost_micros: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Input Tokens */
+            input_tokens: number;
+            /** Kind */
+            kind: string;
+            /** Latency Ms */
+            latency_ms: number | null;
+            /** Model */
+            model: string | null;
+            /** Output Tokens */
+            output_tokens: number;
+            /** Role */
+            role: string;
+        };
+        /** NodeRunOut */
+        NodeRunOut: {
+            /** Cost Micros */
+            cost_micros: number;
+            /** Duration Ms */
+            duration_ms: number | null;
+            /** Error */
+            error: {
+                [key: string]: unknown;
+            } | null;
+            /** Input Tokens */
+            input_tokens: number;
+            /** Llm Calls */
+            llm_calls: number;
+            /** Node */
+            node: string;
+            /** Output Tokens */
+            output_tokens: number;
+            /** Seq */
+            seq: number;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Status */
+            status: string;
+            /** Type */
+            type: string;
+            /** Workflow */
+            workflow: string;
+        };
         /** Page[AuditLogEntryOut] */
         Page_AuditLogEntryOut_: {
             /** Items */
@@ -543,16 +2183,381 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** Page[ConversationOut] */
+        Page_ConversationOut_: {
+            /** Items */
+            items: components["schemas"]["ConversationOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[DeliveryOut] */
+        Page_DeliveryOut_: {
+            /** Items */
+            items: components["schemas"]["DeliveryOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[MessageOut] */
+        Page_MessageOut_: {
+            /** Items */
+            items: components["schemas"]["MessageOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** PolicyIn */
+        PolicyIn: {
+            /** Allowed Tiers */
+            allowed_tiers?: string[] | null;
+            /** Exploration Alpha */
+            exploration_alpha?: number | null;
+            /** Max Exploration Share */
+            max_exploration_share?: number | null;
+            /** Safe Tier */
+            safe_tier?: string | null;
+            /**
+             * Traffic Share
+             * @description Share of conversations it serves
+             * @default 0.1
+             */
+            traffic_share: number;
+            /** Warmup Feedback */
+            warmup_feedback?: number | null;
+        };
+        /** PolicyList */
+        PolicyList: {
+            /** Items */
+            items: components["schemas"]["PolicyOut"][];
+        };
+        /** PolicyOut */
+        PolicyOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** End Reason */
+            end_reason: string | null;
+            /** Ended At */
+            ended_at: string | null;
+            /** Feedback Count */
+            feedback_count: number;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Reward Sum */
+            reward_sum: number;
+            /** Status */
+            status: string;
+            /** Traffic Share */
+            traffic_share: number;
+            /** Version */
+            version: number;
+        };
+        /** PolicyStats */
+        PolicyStats: {
+            /** Feedback */
+            feedback: number;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Mean Reward */
+            mean_reward: number | null;
+            /** Status */
+            status: string;
+            /** Traffic Share */
+            traffic_share: number;
+            /** Version */
+            version: number;
+        };
         /** RefreshIn */
         RefreshIn: {
             /** Refresh Token */
             refresh_token: string;
+        };
+        /** ResolveIn */
+        ResolveIn: {
+            /** Note */
+            note?: string | null;
+        };
+        /** ResumeIn */
+        ResumeIn: {
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "answer" | "hand_back";
+            /** Agent */
+            agent?: string | null;
+            /**
+             * Message
+             * @default
+             */
+            message: string;
         };
         /**
          * Role
          * @enum {string}
          */
         Role: "owner" | "admin" | "agent" | "viewer";
+        /** RunDetail */
+        RunDetail: {
+            /** Conversation Id */
+            conversation_id: string;
+            /** Cost Micros */
+            cost_micros: number;
+            /** Duration Ms */
+            duration_ms: number | null;
+            /** Error */
+            error: {
+                [key: string]: unknown;
+            } | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Handoff */
+            handoff: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Input Tokens */
+            input_tokens: number;
+            /** Kind */
+            kind: string;
+            /** Llm Calls */
+            llm_calls: number;
+            /** Nodes */
+            nodes?: components["schemas"]["NodeRunOut"][];
+            /** Output Tokens */
+            output_tokens: number;
+            /** Replies */
+            replies: {
+                [key: string]: unknown;
+            }[];
+            /** Revision */
+            revision: number;
+            /** Source */
+            source: string;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Status */
+            status: string;
+            /** Steps */
+            steps: number;
+            /** Stop Reason */
+            stop_reason: string | null;
+            /** Tool Calls */
+            tool_calls: number;
+            /** Workflow */
+            workflow: string;
+        };
+        /** RunList */
+        RunList: {
+            /** Items */
+            items: components["schemas"]["RunOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** RunOut */
+        RunOut: {
+            /** Conversation Id */
+            conversation_id: string;
+            /** Cost Micros */
+            cost_micros: number;
+            /** Duration Ms */
+            duration_ms: number | null;
+            /** Error */
+            error: {
+                [key: string]: unknown;
+            } | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Handoff */
+            handoff: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Input Tokens */
+            input_tokens: number;
+            /** Kind */
+            kind: string;
+            /** Llm Calls */
+            llm_calls: number;
+            /** Output Tokens */
+            output_tokens: number;
+            /** Replies */
+            replies: {
+                [key: string]: unknown;
+            }[];
+            /** Revision */
+            revision: number;
+            /** Source */
+            source: string;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Status */
+            status: string;
+            /** Steps */
+            steps: number;
+            /** Stop Reason */
+            stop_reason: string | null;
+            /** Tool Calls */
+            tool_calls: number;
+            /** Workflow */
+            workflow: string;
+        };
+        /** RunStartIn */
+        RunStartIn: {
+            /** Conversation Id */
+            conversation_id?: string | null;
+            /** Inputs */
+            inputs?: {
+                [key: string]: unknown;
+            };
+            /** Message */
+            message: string;
+            /** Model Tier */
+            model_tier?: string | null;
+            /**
+             * Stream
+             * @description Answer with server-sent events
+             * @default false
+             */
+            stream: boolean;
+            /** Workflow */
+            workflow?: string | null;
+        };
+        /** SearchHitOut */
+        SearchHitOut: {
+            citation: components["schemas"]["CitationOut"];
+            /** Document Id */
+            document_id: string;
+            /**
+             * Id
+             * @description Chunk id
+             */
+            id: string;
+            /** Rank */
+            rank: number;
+            /** Score */
+            score: number;
+            /** Text */
+            text: string;
+            /** Title */
+            title: string;
+            /** Url */
+            url: string | null;
+        };
+        /** SearchIn */
+        SearchIn: {
+            /** Collections */
+            collections?: string[] | null;
+            /**
+             * K
+             * @default 5
+             */
+            k: number;
+            /**
+             * Mode
+             * @description `auto`: hybrid when embeddings are configured, else lexical
+             * @default auto
+             * @enum {string}
+             */
+            mode: "auto" | "lexical" | "dense" | "hybrid";
+            /** Query */
+            query: string;
+            /** Tags */
+            tags?: string[] | null;
+        };
+        /** SearchOut */
+        SearchOut: {
+            /** Answerable */
+            answerable: boolean;
+            /** Confidence */
+            confidence: number;
+            /** Hits */
+            hits: components["schemas"]["SearchHitOut"][];
+            /** Mode */
+            mode: string;
+            /** Query */
+            query: string;
+            /** Signals */
+            signals?: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * SettingsIn
+         * @description Fields to change; an explicit ``null`` returns a field to the platform default.
+         */
+        SettingsIn: {
+            /** Cost Weight */
+            cost_weight?: number | null;
+            /** Early Exit Confidence */
+            early_exit_confidence?: number | null;
+            /** Intent Workflows */
+            intent_workflows?: {
+                [key: string]: string;
+            } | null;
+        };
+        /** SettingsOut */
+        SettingsOut: {
+            /**
+             * Cost Weight
+             * @description Lambda: reward lost per US cent of model cost
+             */
+            cost_weight: number;
+            /** Early Exit Confidence */
+            early_exit_confidence: number;
+            /** Intent Workflows */
+            intent_workflows: {
+                [key: string]: string;
+            };
+            /** Safe Tier */
+            safe_tier: string;
+            /**
+             * Tiers
+             * @description Tiers the policy chooses among, cheapest first
+             */
+            tiers: string[];
+        };
+        /** StatsOut */
+        StatsOut: {
+            /** Decisions */
+            decisions: number;
+            /** Policies */
+            policies: components["schemas"]["PolicyStats"][];
+            /** Tiers */
+            tiers: components["schemas"]["TierStats"][];
+        };
+        /** StreamOptions */
+        StreamOptions: {
+            /**
+             * Include Usage
+             * @default false
+             */
+            include_usage: boolean;
+        };
         /** TenantCreate */
         TenantCreate: {
             /** Name */
@@ -619,6 +2624,27 @@ export interface components {
             /** Status */
             status?: ("active" | "disabled") | null;
         };
+        /** TierStats */
+        TierStats: {
+            /** Cost Micros */
+            cost_micros: number;
+            /** Decisions */
+            decisions: number;
+            /** Early Exits */
+            early_exits: number;
+            /** Explored */
+            explored: number;
+            /** Feedback */
+            feedback: number;
+            /** Mean Quality */
+            mean_quality: number | null;
+            /** Mean Reward */
+            mean_reward: number | null;
+            /** Share */
+            share: number;
+            /** Tier */
+            tier: string;
+        };
         /** TokenPair */
         TokenPair: {
             /** Access Token */
@@ -633,6 +2659,157 @@ export interface components {
              * @constant
              */
             token_type: "bearer";
+        };
+        /** ToolCallOut */
+        ToolCallOut: {
+            /** Duration Ms */
+            duration_ms: number;
+            /** Error */
+            error?: {
+                [key: string]: unknown;
+            } | null;
+            /** Ok */
+            ok: boolean;
+            /** Result */
+            result?: unknown;
+            /** Tool */
+            tool: string;
+            /** Version */
+            version: string;
+        };
+        /** ToolIn */
+        ToolIn: {
+            function: components["schemas"]["FunctionDef"];
+            /**
+             * Type
+             * @default function
+             * @constant
+             */
+            type: "function";
+        };
+        /** ToolList */
+        ToolList: {
+            /** Items */
+            items: components["schemas"]["ToolOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** ToolOut */
+        ToolOut: {
+            /**
+             * Builtin
+             * @default false
+             */
+            builtin: boolean;
+            /** Created At */
+            created_at?: string | null;
+            /** Description */
+            description: string;
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Manifest */
+            manifest: {
+                [key: string]: unknown;
+            };
+            /** Name */
+            name: string;
+            /** Version */
+            version: string;
+        };
+        /** ToolVersionOut */
+        ToolVersionOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by?: string | null;
+            /** Current */
+            current: boolean;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Version */
+            version: string;
+        };
+        /** ToolVersions */
+        ToolVersions: {
+            /** Items */
+            items: components["schemas"]["ToolVersionOut"][];
+            /** Name */
+            name: string;
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /**
+         * TurnOut
+         * @description What one customer message produced.
+         */
+        TurnOut: {
+            /**
+             * Conversation Id
+             * Format: uuid
+             */
+            conversation_id: string;
+            /** Decision Id */
+            decision_id?: string | null;
+            /** Latency Ms */
+            latency_ms: number;
+            /** @description The customer's message as stored */
+            message: components["schemas"]["MessageOut"];
+            /**
+             * Replayed
+             * @description True when answered from an earlier identical send
+             * @default false
+             */
+            replayed: boolean;
+            /** Replies */
+            replies: components["schemas"]["MessageOut"][];
+            /**
+             * Status
+             * @description Conversation status after the turn
+             */
+            status: string;
+            usage: components["schemas"]["TurnUsageOut"];
+            /** Workflow */
+            workflow?: string | null;
+        };
+        /** TurnUsageOut */
+        TurnUsageOut: {
+            /**
+             * Cost Micros
+             * @default 0
+             */
+            cost_micros: number;
+            /**
+             * Input Tokens
+             * @default 0
+             */
+            input_tokens: number;
+            /**
+             * Output Tokens
+             * @default 0
+             */
+            output_tokens: number;
+        };
+        /** UploadItem */
+        UploadItem: {
+            document: components["schemas"]["DocumentOut"];
+            /**
+             * Duplicate
+             * @description The same content was already uploaded; nothing new made
+             */
+            duplicate: boolean;
+        };
+        /** UploadOut */
+        UploadOut: {
+            /** Items */
+            items: components["schemas"]["UploadItem"][];
         };
         /** UserCreate */
         UserCreate: {
@@ -698,6 +2875,26 @@ export interface components {
             password?: string | null;
             role?: components["schemas"]["Role"] | null;
         };
+        /** ValidateIn */
+        ValidateIn: {
+            /** Source */
+            source: string;
+        };
+        /** ValidateOut */
+        ValidateOut: {
+            /** Name */
+            name: string;
+            /** Nodes */
+            nodes: number;
+            /** Revision */
+            revision: number;
+            /** Subworkflows */
+            subworkflows: string[];
+            /** Tools */
+            tools: string[];
+            /** Valid */
+            valid: boolean;
+        };
         /** ValidationError */
         ValidationError: {
             /** Context */
@@ -710,6 +2907,276 @@ export interface components {
             msg: string;
             /** Error Type */
             type: string;
+        };
+        /** VersionList */
+        VersionList: {
+            /** Active Revision */
+            active_revision: number | null;
+            /** Items */
+            items: components["schemas"]["VersionOut"][];
+            /** Name */
+            name: string;
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** VersionOut */
+        VersionOut: {
+            /**
+             * Active
+             * @default false
+             */
+            active: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by?: string | null;
+            /** Digest */
+            digest: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Revision */
+            revision: number;
+        };
+        /** WidgetMessageIn */
+        WidgetMessageIn: {
+            /** Content */
+            content: string;
+            /** Conversation Id */
+            conversation_id?: string | null;
+        };
+        /** WidgetSessionIn */
+        WidgetSessionIn: {
+            /** End User Id */
+            end_user_id?: string | null;
+            /** Widget Key */
+            widget_key: string;
+        };
+        /** WidgetSessionOut */
+        WidgetSessionOut: {
+            /** End User Id */
+            end_user_id: string;
+            /** Expires In */
+            expires_in: number;
+            /** Token */
+            token: string;
+        };
+        /** WorkflowDetail */
+        WorkflowDetail: {
+            /** Active Revision */
+            active_revision: number | null;
+            /** Description */
+            description: string;
+            /** Name */
+            name: string;
+            /**
+             * Origin
+             * @enum {string}
+             */
+            origin: "shipped" | "tenant";
+            /** Revision */
+            revision: number | null;
+            /** Shipped */
+            shipped: boolean;
+            /** Source */
+            source: string | null;
+            /** Versions */
+            versions: components["schemas"]["VersionOut"][];
+        };
+        /** WorkflowList */
+        WorkflowList: {
+            /** Items */
+            items: components["schemas"]["WorkflowSummary"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** WorkflowSourceIn */
+        WorkflowSourceIn: {
+            /**
+             * Activate
+             * @description Make the new revision the one that runs
+             * @default true
+             */
+            activate: boolean;
+            /**
+             * Source
+             * @description The workflow as YAML
+             */
+            source: string;
+        };
+        /** WorkflowSummary */
+        WorkflowSummary: {
+            /** Active Revision */
+            active_revision: number | null;
+            /** Description */
+            description: string;
+            /** Id */
+            id: string;
+            /** Latest Revision */
+            latest_revision: number | null;
+            /** Name */
+            name: string;
+            /**
+             * Origin
+             * @enum {string}
+             */
+            origin: "shipped" | "tenant";
+            /** Revision */
+            revision: number | null;
+            /** Shipped */
+            shipped: boolean;
+        };
+        /** FeedbackIn */
+        aiaas__chat__schemas__FeedbackIn: {
+            /** Comment */
+            comment?: string | null;
+            /** Csat */
+            csat?: number | null;
+            /** Message Id */
+            message_id?: string | null;
+            /** Resolved */
+            resolved?: boolean | null;
+            /**
+             * Thumbs
+             * @description 1 thumbs up, -1 thumbs down
+             */
+            thumbs?: (-1 | 1) | null;
+        };
+        /** FeedbackOut */
+        aiaas__chat__schemas__FeedbackOut: {
+            /** Comment */
+            comment: string | null;
+            /**
+             * Conversation Id
+             * Format: uuid
+             */
+            conversation_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Csat */
+            csat: number | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Message Id */
+            message_id: string | null;
+            /** Resolved */
+            resolved: boolean | null;
+            /** Thumbs */
+            thumbs: number | null;
+        };
+        /** MessageIn */
+        aiaas__chat__schemas__MessageIn: {
+            /** Content */
+            content: string;
+            /** Metadata */
+            metadata?: {
+                [key: string]: unknown;
+            };
+        };
+        /** MessageIn */
+        aiaas__gateway__openai_compat__MessageIn: {
+            /** Content */
+            content?: string | components["schemas"]["ContentPart"][] | null;
+            /** Name */
+            name?: string | null;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "system" | "developer" | "user" | "assistant" | "tool";
+            /** Tool Call Id */
+            tool_call_id?: string | null;
+            /** Tool Calls */
+            tool_calls?: components["schemas"]["aiaas__gateway__openai_compat__ToolCallIn"][] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** ToolCallIn */
+        aiaas__gateway__openai_compat__ToolCallIn: {
+            function: components["schemas"]["FunctionCall"];
+            /** Id */
+            id: string;
+            /**
+             * Type
+             * @default function
+             * @constant
+             */
+            type: "function";
+        };
+        /** FeedbackIn */
+        aiaas__router__schemas__FeedbackIn: {
+            /**
+             * Cost Micros
+             * @description Actual cost; else from tokens
+             */
+            cost_micros?: number | null;
+            /**
+             * Decision Id
+             * Format: uuid
+             */
+            decision_id: string;
+            /**
+             * Handoff
+             * @description The conversation went to a human
+             */
+            handoff?: boolean | null;
+            /** Input Tokens */
+            input_tokens?: number | null;
+            /** Output Tokens */
+            output_tokens?: number | null;
+            /**
+             * Rating
+             * @description 0 thumbs down .. 1 thumbs up
+             */
+            rating?: number | null;
+            /**
+             * Reask
+             * @description The customer asked the same thing again
+             */
+            reask?: boolean | null;
+            /**
+             * Resolved
+             * @description The customer's problem was solved
+             */
+            resolved?: boolean | null;
+        };
+        /** FeedbackOut */
+        aiaas__router__schemas__FeedbackOut: {
+            /** Cost Micros */
+            cost_micros: number;
+            /**
+             * Decision Id
+             * Format: uuid
+             */
+            decision_id: string;
+            /** Policy Events */
+            policy_events: string[];
+            /** Quality */
+            quality: number;
+            /** Reward */
+            reward: number;
+            /** Tier */
+            tier: string;
+        };
+        /** ToolCallIn */
+        aiaas__tools__schemas__ToolCallIn: {
+            /** Args */
+            args?: {
+                [key: string]: unknown;
+            };
+            /** Version */
+            version?: string | null;
         };
     };
     responses: never;
@@ -1045,6 +3512,620 @@ export interface operations {
             };
         };
     };
+    channel_settings_api_v1_chat_channels_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelSettingsOut"];
+                };
+            };
+        };
+    };
+    update_channel_settings_api_v1_chat_channels_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelSettingsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelSettingsOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_conversations_api_v1_chat_conversations_get: {
+        parameters: {
+            query?: {
+                status?: string | null;
+                end_user_id?: string | null;
+                /** @description Page size */
+                limit?: number;
+                /** @description Opaque cursor */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ConversationOut_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    start_conversation_api_v1_chat_conversations_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConversationCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_conversation_api_v1_chat_conversations__conversation_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    close_conversation_api_v1_chat_conversations__conversation_id__close_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    give_feedback_api_v1_chat_conversations__conversation_id__feedback_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["aiaas__chat__schemas__FeedbackIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["aiaas__chat__schemas__FeedbackOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    request_human_api_v1_chat_conversations__conversation_id__handoff_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    history_api_v1_chat_conversations__conversation_id__messages_get: {
+        parameters: {
+            query?: {
+                /** @description Page size */
+                limit?: number;
+                /** @description Opaque cursor */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_MessageOut_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    send_message_api_v1_chat_conversations__conversation_id__messages_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retrying a send with the same key returns the first answer; never two */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["aiaas__chat__schemas__MessageIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TurnOut"];
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    waiting_api_v1_chat_inbox_get: {
+        parameters: {
+            query?: {
+                /** @description Also list conversations with an agent */
+                include_claimed?: boolean;
+                /** @description Page size */
+                limit?: number;
+                /** @description Opaque cursor */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ConversationOut_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    claim_api_v1_chat_inbox__conversation_id__claim_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    hand_back_api_v1_chat_inbox__conversation_id__hand_back_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    reply_api_v1_chat_inbox__conversation_id__reply_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentReply"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    resolve_api_v1_chat_inbox__conversation_id__resolve_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ResolveIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    deliveries_api_v1_chat_webhooks_deliveries_get: {
+        parameters: {
+            query?: {
+                status?: string;
+                /** @description Page size */
+                limit?: number;
+                /** @description Opaque cursor */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_DeliveryOut_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    inbound_webhook_api_v1_chat_webhooks_inbound_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TurnOut"];
+                };
+            };
+        };
+    };
+    widget_message_api_v1_chat_widget_messages_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WidgetMessageIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TurnOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    widget_session_api_v1_chat_widget_sessions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WidgetSessionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetSessionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     event_catalog_api_v1_events_catalog_get: {
         parameters: {
             query?: never;
@@ -1061,6 +4142,1198 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EventCatalogOut"];
+                };
+            };
+        };
+    };
+    list_collections_api_v1_ingestion_collections_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CountList"];
+                };
+            };
+        };
+    };
+    list_documents_api_v1_ingestion_documents_get: {
+        parameters: {
+            query?: {
+                status?: ("queued" | "parsing" | "indexing" | "ready" | "failed") | null;
+                collection?: string | null;
+                tag?: string | null;
+                /** @description Page size */
+                limit?: number;
+                /** @description Opaque cursor */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    upload_documents_api_v1_ingestion_documents_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_upload_documents_api_v1_ingestion_documents_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_document_api_v1_ingestion_documents__document_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    replace_document_api_v1_ingestion_documents__document_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_replace_document_api_v1_ingestion_documents__document_id__put"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadItem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_document_api_v1_ingestion_documents__document_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_document_api_v1_ingestion_documents__document_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DocumentUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    document_chunks_api_v1_ingestion_documents__document_id__chunks_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChunkList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    document_events_api_v1_ingestion_documents__document_id__events_get: {
+        parameters: {
+            query?: {
+                /** @description Seconds before the stream closes */
+                max_seconds?: number;
+            };
+            header?: never;
+            path: {
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    search_documents_api_v1_ingestion_search_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SearchIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_tags_api_v1_ingestion_tags_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CountList"];
+                };
+            };
+        };
+    };
+    list_runs_api_v1_orchestrator_runs_get: {
+        parameters: {
+            query?: {
+                conversation_id?: string | null;
+                status?: string | null;
+                /** @description Page size */
+                limit?: number;
+                /** @description Opaque cursor */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    start_run_api_v1_orchestrator_runs_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunStartIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_run_api_v1_orchestrator_runs__run_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    cancel_run_api_v1_orchestrator_runs__run_id__cancel_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    stream_run_events_api_v1_orchestrator_runs__run_id__events_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    resume_run_api_v1_orchestrator_runs__run_id__resume_post: {
+        parameters: {
+            query?: {
+                stream?: boolean;
+            };
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ResumeIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    dsl_schema_api_v1_orchestrator_schema_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    list_workflows_api_v1_orchestrator_workflows_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowList"];
+                };
+            };
+        };
+    };
+    upload_workflow_api_v1_orchestrator_workflows_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowSourceIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    validate_workflow_api_v1_orchestrator_workflows_validate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ValidateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_workflow_api_v1_orchestrator_workflows__workflow_name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_workflow_api_v1_orchestrator_workflows__workflow_name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    activate_workflow_api_v1_orchestrator_workflows__workflow_name__activate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ActivateIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_versions_api_v1_orchestrator_workflows__workflow_name__versions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    decide_api_v1_router_decide_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecideIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DecisionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_decision_api_v1_router_decisions__decision_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                decision_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DecisionRecord"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    feedback_api_v1_router_feedback_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["aiaas__router__schemas__FeedbackIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["aiaas__router__schemas__FeedbackOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    examples_summary_api_v1_router_intents_examples_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExamplesOut"];
+                };
+            };
+        };
+    };
+    upload_examples_api_v1_router_intents_examples_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExamplesIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExamplesOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_models_api_v1_router_intents_models_get: {
+        parameters: {
+            query?: {
+                /** @description Page size */
+                limit?: number;
+                /** @description Opaque cursor */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntentModelList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_model_api_v1_router_intents_models__intent_model_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                intent_model_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntentModelOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    activate_model_api_v1_router_intents_models__intent_model_id__activate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                intent_model_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntentModelOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    train_api_v1_router_intents_train_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntentModelOut"];
+                };
+            };
+        };
+    };
+    list_policies_api_v1_router_policies_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyList"];
+                };
+            };
+        };
+    };
+    create_policy_api_v1_router_policies_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_policy_api_v1_router_policies__policy_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                policy_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_settings_api_v1_router_settings_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingsOut"];
+                };
+            };
+        };
+    };
+    put_settings_api_v1_router_settings_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SettingsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingsOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    stats_api_v1_router_stats_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatsOut"];
                 };
             };
         };
@@ -1314,6 +5587,158 @@ export interface operations {
             };
         };
     };
+    list_tools_api_v1_tools_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolList"];
+                };
+            };
+        };
+    };
+    register_tool_api_v1_tools_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_tool_api_v1_tools__tool_name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tool_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    call_tool_now_api_v1_tools__tool_name__test_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tool_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["aiaas__tools__schemas__ToolCallIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolCallOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    tool_versions_api_v1_tools__tool_name__versions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tool_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolVersions"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_users_api_v1_users_get: {
         parameters: {
             query?: {
@@ -1516,6 +5941,61 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+        };
+    };
+    chat_completions_v1_chat_completions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompletionRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_models_v1_models_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
