@@ -28,7 +28,7 @@ def fit_temperature(scores: FloatArray, targets: IntArray) -> float:
     The targets are smoothed by one example's worth of doubt (``1 / n`` of the mass spread over
     the labels): a small held-out set that happens to be classified without error would otherwise
     drive the temperature to zero and every confidence to 1."""
-    n, labels = scores.shape
+    n = scores.shape[0]
     rows = np.arange(n)
     scores64 = scores.astype(np.float64)
     doubt = 1.0 / max(n, 1)
