@@ -8,7 +8,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 WEB_STAMP := src/aiaas/static/index.html
 PYTEST_ARGS ?=
 
-.PHONY: dev install install-dev web web-check migrate demo serve worker test test-fast lint format type-check security bench eval e2e clean
+.PHONY: dev install install-dev web web-check eval-deps migrate demo serve worker test test-fast lint format type-check security bench eval e2e clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -74,11 +74,21 @@ security: install-dev  ## bandit on the code, pip-audit on the installed depende
 	$(BIN)/bandit -q -r src -c pyproject.toml
 	$(BIN)/pip-audit --progress-spinner off --skip-editable --strict
 
-bench: install-dev
+bench: install-dev  ## every benchmark; figures in bench/README.md (needs wrk: apt-get install wrk)
 	$(BIN)/python -m bench.gateway_overhead
+	$(BIN)/python -m bench.router_decide
+	$(BIN)/python -m bench.orchestrator_overhead
+	$(BIN)/python -m bench.ingestion_search
+	$(BIN)/python -m bench.realtime
 
-eval: install-dev
-	$(BIN)/python -m eval.run
+eval-deps: install-dev
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[prod,dev,embeddings-local]'
+
+eval: eval-deps  ## retrieval quality, intent accuracy, routing simulation (eval/README.md)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m eval.retrieval.run
+	OMP_WAIT_POLICY=PASSIVE HF_HUB_OFFLINE=1 $(BIN)/python -m eval.router.intents
+	$(BIN)/python -m eval.router.simulate
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist src/aiaas/static .pytest_cache .mypy_cache .ruff_cache
