@@ -44,6 +44,18 @@ from aiaas.tenancy.service import ApiKeyService, NewTenant, UserService
 
 Page = Annotated[PageParams, Depends(page_params)]
 
+
+async def _users(session: TenantSession, platform: PlatformDep) -> UserService:
+    return UserService(session, platform.settings, platform.credentials)
+
+
+async def _keys(session: TenantSession, platform: PlatformDep) -> ApiKeyService:
+    return ApiKeyService(session, platform.settings, platform.credentials)
+
+
+Users = Annotated[UserService, Depends(_users)]
+Keys = Annotated[ApiKeyService, Depends(_keys)]
+
 auth_router = APIRouter(prefix="/auth", tags=["auth"])
 tenants_router = APIRouter(prefix="/tenants", tags=["tenants"])
 tenant_router = APIRouter(prefix="/tenant", tags=["tenants"])
@@ -181,13 +193,10 @@ async def rename_current_tenant(
 @users_router.get("", response_model=UserPage)
 async def list_users(
     principal: Annotated[Principal, require("users:read")],
-    session: TenantSession,
-    platform: PlatformDep,
+    users: Users,
     page: Page,
 ) -> UserPage:
-    rows, cursor = await UserService(session, platform.settings, platform.credentials).list_page(
-        page
-    )
+    rows, cursor = await users.list_page(page)
     return UserPage(items=[UserOut.model_validate(u) for u in rows], next_cursor=cursor)
 
 
@@ -195,10 +204,10 @@ async def list_users(
 async def create_user(
     body: UserCreate,
     principal: Annotated[Principal, require("users:write")],
-    session: TenantSession,
+    users: Users,
     platform: PlatformDep,
 ) -> UserOut:
-    user = await UserService(session, platform.settings, platform.credentials).create(
+    user = await users.create(
         principal,
         str(body.email),
         body.password.get_secret_value(),
@@ -213,12 +222,9 @@ async def create_user(
 async def get_user(
     user_id: UUID,
     principal: Annotated[Principal, require("users:read")],
-    session: TenantSession,
-    platform: PlatformDep,
+    users: Users,
 ) -> UserOut:
-    return UserOut.model_validate(
-        await UserService(session, platform.settings, platform.credentials).get(user_id)
-    )
+    return UserOut.model_validate(await users.get(user_id))
 
 
 @users_router.patch("/{user_id}", response_model=UserOut)
@@ -226,10 +232,9 @@ async def update_user(
     user_id: UUID,
     body: UserUpdate,
     principal: Annotated[Principal, require("users:write")],
-    session: TenantSession,
-    platform: PlatformDep,
+    users: Users,
 ) -> UserOut:
-    user = await UserService(session, platform.settings, platform.credentials).update(
+    user = await users.update(
         principal,
         user_id,
         name=body.name,
@@ -244,13 +249,10 @@ async def update_user(
 async def deactivate_user(
     user_id: UUID,
     principal: Annotated[Principal, require("users:write")],
-    session: TenantSession,
-    platform: PlatformDep,
+    users: Users,
 ) -> UserOut:
     """Deactivate a user (kept for the audit trail; their sessions end)."""
-    user = await UserService(session, platform.settings, platform.credentials).deactivate(
-        principal, user_id
-    )
+    user = await users.deactivate(principal, user_id)
     return UserOut.model_validate(user)
 
 
@@ -258,14 +260,11 @@ async def deactivate_user(
 @api_keys_router.get("", response_model=ApiKeyPage)
 async def list_api_keys(
     principal: Annotated[Principal, require("api_keys:read")],
-    session: TenantSession,
-    platform: PlatformDep,
+    keys: Keys,
     page: Page,
     include_revoked: bool = False,
 ) -> ApiKeyPage:
-    rows, cursor = await ApiKeyService(session, platform.settings, platform.credentials).list_page(
-        page, include_revoked
-    )
+    rows, cursor = await keys.list_page(page, include_revoked)
     return ApiKeyPage(items=[ApiKeyOut.model_validate(k) for k in rows], next_cursor=cursor)
 
 
@@ -273,12 +272,11 @@ async def list_api_keys(
 async def create_api_key(
     body: ApiKeyCreate,
     principal: Annotated[Principal, require("api_keys:write")],
-    session: TenantSession,
-    platform: PlatformDep,
+    keys: Keys,
 ) -> ApiKeyCreated:
     """Create a key. The response holds the full key once; only a hash is kept."""
     assert principal.tenant_slug is not None
-    key, raw = await ApiKeyService(session, platform.settings, platform.credentials).create(
+    key, raw = await keys.create(
         principal, principal.tenant_slug, body.name, body.scopes, body.expires_at
     )
     return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=raw)
@@ -288,12 +286,9 @@ async def create_api_key(
 async def get_api_key(
     key_id: UUID,
     principal: Annotated[Principal, require("api_keys:read")],
-    session: TenantSession,
-    platform: PlatformDep,
+    keys: Keys,
 ) -> ApiKeyOut:
-    return ApiKeyOut.model_validate(
-        await ApiKeyService(session, platform.settings, platform.credentials).get(key_id)
-    )
+    return ApiKeyOut.model_validate(await keys.get(key_id))
 
 
 @api_keys_router.patch("/{key_id}", response_model=ApiKeyOut)
@@ -301,27 +296,19 @@ async def rename_api_key(
     key_id: UUID,
     body: ApiKeyUpdate,
     principal: Annotated[Principal, require("api_keys:write")],
-    session: TenantSession,
-    platform: PlatformDep,
+    keys: Keys,
 ) -> ApiKeyOut:
-    return ApiKeyOut.model_validate(
-        await ApiKeyService(session, platform.settings, platform.credentials).rename(
-            key_id, body.name
-        )
-    )
+    return ApiKeyOut.model_validate(await keys.rename(key_id, body.name))
 
 
 @api_keys_router.delete("/{key_id}", response_model=ApiKeyOut)
 async def revoke_api_key(
     key_id: UUID,
     principal: Annotated[Principal, require("api_keys:write")],
-    session: TenantSession,
-    platform: PlatformDep,
+    keys: Keys,
 ) -> ApiKeyOut:
     """Revoke a key; it stops working at once."""
-    return ApiKeyOut.model_validate(
-        await ApiKeyService(session, platform.settings, platform.credentials).revoke(key_id)
-    )
+    return ApiKeyOut.model_validate(await keys.revoke(key_id))
 
 
 routers = [auth_router, tenants_router, tenant_router, users_router, api_keys_router]
