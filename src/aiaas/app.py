@@ -77,11 +77,12 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         telemetry=FASTAPI_NATIVE_TELEMETRY_OFF,
     )
     install_error_handlers(app)
+    # Routes are matched in order; the probes come first so they stay cheap under load.
+    _install_probes(app)
     install_docs(app)
     app.include_router(api_router())
     app.include_router(chat_outside_api())
     _install_demo_store(app, settings)
-    _install_probes(app)
     _install_web(app)
     install_middleware(app, settings, tracer_provider=tracer_provider)
     return app
