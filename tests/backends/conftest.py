@@ -9,6 +9,8 @@ import pytest
 from redis.asyncio import Redis
 from tests.services import REDIS_URL, need_services
 
+from aiaas.config import Settings
+
 
 @pytest.fixture(scope="session")
 async def redis_url() -> str:
@@ -37,3 +39,15 @@ async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url)
     yield client
     await client.aclose()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend_settings(request: pytest.FixtureRequest) -> Settings:
+    """Settings for the in-memory backend and for Redis (the Redis case skips or fails without it)."""
+    # Synchronous, so that the Redis fixtures are only set up (or skipped) for the Redis case.
+    if request.param == "memory":
+        return Settings(redis_url=None)
+    return Settings(
+        redis_url=request.getfixturevalue("redis_url"),
+        namespace=request.getfixturevalue("redis_namespace"),
+    )

@@ -25,21 +25,10 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture(params=["memory", "redis"])
-def cache_settings(request: pytest.FixtureRequest) -> Settings:
-    # Synchronous, so that the Redis fixtures are only set up (or skipped) for the Redis case.
-    if request.param == "memory":
-        return Settings(redis_url=None)
-    return Settings(
-        redis_url=request.getfixturevalue("redis_url"),
-        namespace=request.getfixturevalue("redis_namespace"),
-    )
-
-
 @pytest.fixture
-async def cache(cache_settings: Settings) -> AsyncIterator[Cache]:
-    built = build_cache(cache_settings)
-    assert built.kind == ("redis" if cache_settings.redis_url else "memory")
+async def cache(backend_settings: Settings) -> AsyncIterator[Cache]:
+    built = build_cache(backend_settings)
+    assert built.kind == ("redis" if backend_settings.redis_url else "memory")
     yield built
     await built.close()
 

@@ -55,21 +55,10 @@ def run_now(coroutine: Coroutine[Any, Any, T]) -> T:
     raise AssertionError("the coroutine suspended")
 
 
-@pytest.fixture(params=["memory", "redis"])
-def limiter_settings(request: pytest.FixtureRequest) -> Settings:
-    # Synchronous, so that the Redis fixtures are only set up (or skipped) for the Redis case.
-    if request.param == "memory":
-        return Settings(redis_url=None)
-    return Settings(
-        redis_url=request.getfixturevalue("redis_url"),
-        namespace=request.getfixturevalue("redis_namespace"),
-    )
-
-
 @pytest.fixture
-async def limiter(limiter_settings: Settings) -> AsyncIterator[RateLimiter]:
-    built = build_rate_limiter(limiter_settings)
-    assert built.kind == ("redis" if limiter_settings.redis_url else "memory")
+async def limiter(backend_settings: Settings) -> AsyncIterator[RateLimiter]:
+    built = build_rate_limiter(backend_settings)
+    assert built.kind == ("redis" if backend_settings.redis_url else "memory")
     yield built
     await built.close()
 
