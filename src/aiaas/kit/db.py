@@ -164,7 +164,6 @@ class Database:
         if not self.is_postgres:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
-        self._commit_hooks: list[Any] = []
 
     def session(self, tenant_id: UUID | None = None) -> AsyncSession:
         """A new session bound to ``tenant_id`` (``None``: platform-level tables only)."""

@@ -22,7 +22,6 @@ from aiaas.tenancy.repository import (
     PlatformAdminRepository,
     PlatformRefreshTokenRepository,
     RefreshTokenRepository,
-    TenantRepository,
     UserRepository,
 )
 from aiaas.tenancy.schemas import TokenPair
@@ -48,12 +47,11 @@ class AuthService:
     async def login(self, email: str, password: str, tenant_slug: str | None) -> TokenPair:
         if tenant_slug is None:
             return await self._platform_login(email, password)
-        async with self.db.transaction(None) as session:
-            tenant = await TenantRepository(session).by_slug(tenant_slug)
-        if tenant is None:
-            await verify_password(None, password)
-            raise Unauthorized(_BAD_LOGIN, code="invalid_credentials")
-        await self.authenticator.tenant_by_slug(tenant_slug)  # refuses disabled tenants
+        try:
+            tenant = await self.authenticator.tenant_by_slug(tenant_slug)  # 403 when disabled
+        except Unauthorized:
+            await verify_password(None, password)  # same time as a wrong password: no oracle
+            raise Unauthorized(_BAD_LOGIN, code="invalid_credentials") from None
         async with self.db.transaction(tenant.id) as session:
             user = await UserRepository(session).by_email(email)
             if (

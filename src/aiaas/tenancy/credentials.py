@@ -115,24 +115,20 @@ class Authenticator:
         self._background: set[asyncio.Task[None]] = set()
 
     async def tenant_by_slug(self, slug: str) -> TenantInfo:
+        """The active tenant with this slug (cached); 401 when unknown, 403 when disabled."""
         info: TenantInfo | None = self.credentials.tenants.get(slug)
         if info is None:
             async with self.db.transaction(None, write=False) as session:
-                tenant = await TenantRepository(session).by_slug(slug)
-            if tenant is None:
-                raise Unauthorized("invalid credentials", code="invalid_credentials")
-            info = _info(tenant)
+                info = _admitted(await TenantRepository(session).by_slug(slug))
             self.credentials.tenants.put(slug, info)
-        if info.status != "active":
-            raise TenantDisabled(f"tenant {slug} is disabled")
-        return info
+        return _active(info)
 
     async def tenant_by_id(self, tenant_id: UUID) -> TenantInfo:
+        """The active tenant with this id, read once and cached under its slug."""
         async with self.db.transaction(None, write=False) as session:
-            tenant = await TenantRepository(session).get(tenant_id)
-        if tenant is None:
-            raise Unauthorized("invalid credentials", code="invalid_credentials")
-        return await self.tenant_by_slug(tenant.slug)
+            info = _admitted(await TenantRepository(session).get(tenant_id))
+        self.credentials.tenants.put(info.slug, info)
+        return _active(info)
 
     async def from_api_key(self, raw: str) -> Principal:
         parts = parse_api_key(raw)
@@ -253,8 +249,16 @@ class Authenticator:
             await asyncio.gather(*self._background, return_exceptions=True)
 
 
-def _info(tenant: Tenant) -> TenantInfo:
+def _admitted(tenant: Tenant | None) -> TenantInfo:
+    if tenant is None:
+        raise Unauthorized("invalid credentials", code="invalid_credentials")
     return TenantInfo(id=tenant.id, slug=tenant.slug, plan=tenant.plan, status=tenant.status)
+
+
+def _active(info: TenantInfo) -> TenantInfo:
+    if info.status != "active":
+        raise TenantDisabled(f"tenant {info.slug} is disabled")
+    return info
 
 
 def _with_plan(principal: Principal, plan: str) -> Principal:
