@@ -18,7 +18,7 @@ from aiaas.backends.llm import LLMProvider, build_llm_provider
 from aiaas.backends.ratelimit import RateLimiter
 from aiaas.backends.ratelimit.factory import build_rate_limiter
 from aiaas.chat.runtime import ChatRuntime
-from aiaas.chat.tasks import FeedbackRewardConsumer
+from aiaas.chat.tasks import FeedbackRewardConsumer, OutcomeRewardConsumer
 from aiaas.config import Settings
 from aiaas.events.audit import AuditLogConsumer
 from aiaas.events.consumer import Consumer, ConsumerRunner
@@ -135,5 +135,6 @@ def build_platform(settings: Settings) -> Platform:
             IngestionConsumer(knowledge, settings.namespace),
             IntentTrainingConsumer(cache, settings.namespace, settings.router.intent_method),
             FeedbackRewardConsumer(chat, settings.namespace),
+            OutcomeRewardConsumer(chat, settings.namespace),
         ],
     )

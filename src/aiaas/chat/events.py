@@ -68,6 +68,18 @@ class FeedbackReceived(_Payload):
     resolved: bool | None = None
 
 
+@event(
+    "chat.outcome.inferred",
+    1,
+    "A routed turn's outcome was read from the conversation: a handoff, a re-ask or a resolution"
+    " (router reward)",
+)
+class OutcomeInferred(_Payload):
+    conversation_id: UUID
+    decision_id: UUID
+    signal: str = Field(description="handoff, reask or resolved")
+
+
 @event("chat.handoff.claimed", 1, "A human agent claimed a waiting conversation")
 class HandoffClaimed(_Payload):
     conversation_id: UUID

@@ -41,6 +41,25 @@ class FeedbackReceived(_Payload):
     cost_weight: float
 
 
+@event(
+    "router.reward.revised",
+    1,
+    "A decision's reward was re-scored: explicit feedback replaced an inferred outcome, or the turn's"
+    " measured cost arrived after the outcome",
+)
+class RewardRevised(_Payload):
+    decision_id: UUID
+    tier: str
+    source: str = Field(description="explicit or implicit: where the outcome now comes from")
+    reason: str = Field(description="explicit_feedback or turn_cost")
+    quality: float
+    reward: float
+    previous_quality: float
+    previous_reward: float
+    cost_micros: int = Field(ge=0)
+    cost_weight: float
+
+
 @event("router.policy.created", 1, "A new tier policy version started as a canary")
 class PolicyCreated(_Payload):
     policy_id: UUID

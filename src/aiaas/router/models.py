@@ -57,11 +57,22 @@ class RouterPolicy(IdMixin, TimestampMixin, TenantMixin, Base):
     end_reason: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
+OUTCOME_EXPLICIT, OUTCOME_IMPLICIT = "explicit", "implicit"
+
+
 class RouterDecision(IdMixin, TenantMixin, Base):
     """A routing decision and, once known, its outcome."""
 
     __tablename__ = "router_decisions"
-    __table_args__ = (Index("ix_router_decisions_tenant_id_tier", "tenant_id", "tier"),)
+    __table_args__ = (
+        Index("ix_router_decisions_tenant_id_tier", "tenant_id", "tier"),
+        Index(
+            "ix_router_decisions_tenant_id_conversation",
+            "tenant_id",
+            "conversation_id",
+            "created_at",
+        ),
+    )
 
     policy_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("router_policies.id", ondelete="SET NULL"), default=None
@@ -83,6 +94,11 @@ class RouterDecision(IdMixin, TenantMixin, Base):
     quality: Mapped[float | None] = mapped_column(Float, default=None)
     reward: Mapped[float | None] = mapped_column(Float, default=None)
     cost_micros: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    """The cost the reward was charged with."""
+    outcome_source: Mapped[str | None] = mapped_column(String(16), default=None)
+    """``explicit`` (customer or caller feedback) or ``implicit`` (inferred from the conversation)."""
+    turn_cost_micros: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    """The measured cost of the turn this decision routed, once the turn completed."""
 
 
 class IntentExample(IdMixin, TenantMixin, Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -66,6 +67,37 @@ class DecisionRepository(Repository[RouterDecision]):
     async def locked(self, decision_id: UUID) -> RouterDecision | None:
         stmt = self.select().where(RouterDecision.id == decision_id).with_for_update()
         return await self.one_or_none(stmt.execution_options(populate_existing=True))
+
+    async def latest_in_conversation(
+        self, conversation_id: str, *, since: datetime | None = None, until: datetime
+    ) -> RouterDecision | None:
+        """The conversation's last decision made in ``[since, until]``."""
+        stmt = self.select().where(
+            RouterDecision.conversation_id == conversation_id, RouterDecision.created_at <= until
+        )
+        if since is not None:
+            stmt = stmt.where(RouterDecision.created_at >= since)
+        stmt = stmt.order_by(RouterDecision.created_at.desc(), RouterDecision.id.desc()).limit(1)
+        return await self.one_or_none(stmt)
+
+    async def without_outcome(
+        self, conversation_id: str, *, until: datetime, limit: int
+    ) -> Sequence[RouterDecision]:
+        """The conversation's decisions up to ``until`` that have no outcome yet, oldest first,
+        locked together (PostgreSQL): a transaction rewarding several of them then never waits for
+        one while holding the policy another feedback needs."""
+        stmt = (
+            self.select()
+            .where(
+                RouterDecision.conversation_id == conversation_id,
+                RouterDecision.created_at <= until,
+                RouterDecision.feedback_at.is_(None),
+            )
+            .order_by(RouterDecision.created_at, RouterDecision.id)
+            .limit(limit)
+            .with_for_update()
+        )
+        return await self.all(stmt)
 
     async def tier_stats(self) -> list[dict[str, Any]]:
         """Per tier: decisions, feedback, explorations, early exits, reward, quality and cost."""
