@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from aiaas.chat.routes import routers as chat_routers
 from aiaas.events.endpoints import router as events_router
 from aiaas.ingestion.endpoints import router as ingestion_router
+from aiaas.kit.routing import include_gated
 from aiaas.orchestrator.endpoints import router as orchestrator_router
 from aiaas.router.endpoints import router as router_router
 from aiaas.tenancy.endpoints import routers as tenancy_routers
@@ -15,8 +16,8 @@ from aiaas.tools.endpoints import router as tools_router
 API_PREFIX = "/api/v1"
 
 
-def api_router() -> APIRouter:
-    router = APIRouter(prefix=API_PREFIX)
+def include_api(parent: APIRouter) -> None:
+    """Include every domain's router under ``/api/v1``, each behind its own path gate."""
     for domain_router in (
         *tenancy_routers,
         *chat_routers,
@@ -26,5 +27,4 @@ def api_router() -> APIRouter:
         orchestrator_router,
         tools_router,
     ):
-        router.include_router(domain_router)
-    return router
+        include_gated(parent, domain_router, prefix=API_PREFIX)

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from aiaas import __version__
-from aiaas.api import api_router
+from aiaas.api import include_api
 from aiaas.backends.telemetry import (
     configure_logging,
     configure_tracing,
@@ -27,6 +27,7 @@ from aiaas.gateway.errors import install_error_handlers
 from aiaas.gateway.metrics import metrics_endpoint
 from aiaas.gateway.middleware import FASTAPI_NATIVE_TELEMETRY_OFF, install_middleware
 from aiaas.kit.errors import NotFound
+from aiaas.kit.routing import include_gated
 from aiaas.platform import Platform, build_platform
 from aiaas.tenancy.dependencies import public
 
@@ -80,8 +81,9 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     # Routes are matched in order; the probes come first so they stay cheap under load.
     _install_probes(app)
     install_docs(app)
-    app.include_router(api_router())
-    app.include_router(chat_outside_api())
+    include_api(app.router)
+    for router in chat_outside_api:
+        include_gated(app.router, router)
     _install_demo_store(app, settings)
     _install_web(app)
     install_middleware(app, settings, tracer_provider=tracer_provider)

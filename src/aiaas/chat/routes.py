@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from aiaas.chat.channel_endpoints import router as channels_router
 from aiaas.chat.endpoints import router as conversations_router
 from aiaas.chat.inbox_endpoints import router as inbox_router
@@ -13,9 +11,5 @@ from aiaas.realtime.endpoints import router as realtime_router
 routers = [conversations_router, inbox_router, channels_router]
 
 
-def outside_api() -> APIRouter:
-    """``/v1/chat/completions``, ``/v1/models`` and ``WS /ws/chat``."""
-    router = APIRouter()
-    router.include_router(openai_router)
-    router.include_router(realtime_router)
-    return router
+outside_api = [openai_router, realtime_router]
+"""``/v1/chat/completions``, ``/v1/models`` and ``WS /ws/chat``."""

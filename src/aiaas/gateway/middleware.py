@@ -11,11 +11,11 @@ including CORS preflights and 413s, carry a request id and get counted and logge
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
-import uuid
 from collections.abc import Iterable, Sequence
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi import FastAPI
@@ -38,6 +38,7 @@ from aiaas.gateway.metrics import (
     normalize_method,
     route_label,
 )
+from aiaas.gateway.ratelimit import HEADERS_STATE_KEY
 from aiaas.kit.context import RequestContext, current_context, reset_context
 
 if TYPE_CHECKING:
@@ -97,7 +98,8 @@ def security_headers(*, hsts: bool) -> list[tuple[bytes, bytes]]:
 
 
 def _new_request_id() -> str:
-    return uuid.uuid4().hex
+    # 128 random bits as 32 hex digits, like uuid4().hex without building a UUID.
+    return os.urandom(16).hex()
 
 
 def _first_forwarded_address(value: bytes) -> str | None:
@@ -175,7 +177,7 @@ class GatewayMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = self._response_headers(
-                    message.get("headers", ()), request_id_header
+                    message.get("headers", ()), request_id_header, scope.get("state")
                 )
             await send(message)
 
@@ -254,9 +256,18 @@ class GatewayMiddleware:
             )
 
     def _response_headers(
-        self, headers: Iterable[tuple[bytes, bytes]], request_id_header: tuple[bytes, bytes]
+        self,
+        headers: Iterable[tuple[bytes, bytes]],
+        request_id_header: tuple[bytes, bytes],
+        state: dict[str, Any] | None,
     ) -> list[tuple[bytes, bytes]]:
         merged = list(headers)
+        rate_limit = state.get(HEADERS_STATE_KEY) if state else None
+        if rate_limit:
+            merged.extend(
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in rate_limit.items()
+            )
         own = None
         for name, _ in merged:
             if name in self._security_names:

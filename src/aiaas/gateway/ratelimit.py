@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from aiaas.tenancy.permissions import Principal
 
 WINDOW_SECONDS = 60.0
+HEADERS_STATE_KEY = "rate_limit_headers"
+"""Where a request's ``RateLimit-*`` headers wait (in ``scope["state"]``) for the response: the
+gateway middleware adds them as the response starts, whatever response the handler returns."""
 
 
 async def enforce_rate_limit(platform: Platform, principal: Principal) -> dict[str, str]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aiaas.gateway.ratelimit import enforce_rate_limit
+from aiaas.gateway.ratelimit import HEADERS_STATE_KEY, enforce_rate_limit
 from aiaas.kit.context import Actor, bind_context
 from aiaas.kit.errors import Forbidden, Unauthorized
 from aiaas.platform import Platform
@@ -44,7 +44,7 @@ def _credential(request: Request) -> str:
     raise Unauthorized("authentication required", code="unauthenticated")
 
 
-async def authenticate(request: Request, response: Response) -> Principal:
+async def authenticate(request: Request) -> Principal:
     """Resolve the caller (API key or access token), bind it to the request and apply rate limits."""
     platform: Platform = request.app.state.platform
     credential = _credential(request)
@@ -61,7 +61,7 @@ async def authenticate(request: Request, response: Response) -> Principal:
     )
     if principal.tenant_id is not None:
         headers = await enforce_rate_limit(platform, principal)
-        response.headers.update(headers)
+        setattr(request.state, HEADERS_STATE_KEY, headers)
     return principal
 
 

@@ -15,6 +15,7 @@ rounded up, so a limiter never admits more than ``limit`` per ``period_seconds``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from aiaas.backends.ratelimit import CostExceedsLimit, RateLimitResult
 
@@ -45,11 +46,13 @@ class GcraDecision:
     reset_after_us: int
 
 
+@lru_cache(maxsize=1024)
 def policy_for(limit: int, period_seconds: float, cost: int) -> GcraPolicy:
     """Validate the arguments of a hit and derive its policy.
 
     Raises ``ValueError`` for a limit below 1, a non-positive period or a negative cost (caller
     bugs), and :class:`CostExceedsLimit` for a cost that no amount of waiting could admit.
+    Policies are immutable and few (one per plan limit), so they are cached.
     """
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
