@@ -32,7 +32,7 @@ from aiaas.kit.security import JwtCodec
 
 log = logging.getLogger(__name__)
 
-WIDGET_TOKEN = "widget"
+WIDGET_TOKEN = "widget"  # nosec B105: the name of a token kind, not a secret
 SIGNATURE_HEADER = "x-aiaas-signature"
 TIMESTAMP_HEADER = "x-aiaas-timestamp"
 TENANT_HEADER = "x-aiaas-tenant"
