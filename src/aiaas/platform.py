@@ -75,9 +75,11 @@ class Platform:
         self.runner = ConsumerRunner(self.db, self.bus, self.consumers, self.settings)
         await self.runner.start()
         self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
+        self.knowledge.start_background(self.db)
 
     async def stop_events(self) -> None:
         """Stop the relay, then the consumers (events not yet relayed wait in the outbox)."""
+        await self.knowledge.stop_background()
         if self._relay_task is not None:
             self._relay_task.cancel()
             await asyncio.gather(self._relay_task, return_exceptions=True)

@@ -54,3 +54,13 @@ def test_ingest_indexes_files_with_a_summary(data_dir: Path, tmp_path: Path) -> 
     assert broken.exit_code == 1 and "failed" in broken.output
     unknown = runner.invoke(cli, [str(folder), "-t", "nobody"])
     assert unknown.exit_code == 1
+
+
+def test_reindex_needs_an_embedding_model(data_dir: Path, tmp_path: Path) -> None:
+    assert runner.invoke(main_app, ["migrate"]).exit_code == 0
+    nothing = runner.invoke(cli, [])
+    assert nothing.exit_code == 2 and "--reindex" in nothing.output
+    files_without_tenant = runner.invoke(cli, [str(tmp_path)])
+    assert files_without_tenant.exit_code == 2 and "--tenant" in files_without_tenant.output
+    lexical = runner.invoke(cli, ["--reindex"])
+    assert lexical.exit_code == 2 and "no embedding model" in lexical.output

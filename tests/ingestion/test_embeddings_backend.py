@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from aiaas.backends.embeddings import EmbeddingError
+from aiaas.backends.embeddings import EmbeddingError, estimate_tokens
 from aiaas.backends.embeddings.config import EmbeddingsSettings
 from aiaas.backends.embeddings.factory import build_embeddings
 from aiaas.backends.embeddings.openai_backend import OpenAIEmbeddings
@@ -38,8 +38,16 @@ def bag_of_words(text: str) -> list[float]:
 class EmbeddingServer:
     """/v1/embeddings with scripted failures; records every request."""
 
-    def __init__(self, failures: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        failures: list[int] | None = None,
+        *,
+        usage: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.failures = list(failures or [])
+        self.usage = usage
+        self.headers = headers or {}
         self.requests: list[list[str]] = []
         self.app = FastAPI()
         self.app.post("/v1/embeddings")(self.embeddings)
@@ -49,24 +57,29 @@ class EmbeddingServer:
         self.requests.append(list(body["input"]))
         if self.failures:
             status = self.failures.pop(0)
-            return JSONResponse({"error": {"message": "busy", "type": "server_error"}}, status)
+            return JSONResponse(
+                {"error": {"message": "busy", "type": "server_error"}}, status, self.headers
+            )
         data = [
             {"object": "embedding", "index": i, "embedding": bag_of_words(text)}
             for i, text in enumerate(body["input"])
         ]
-        return JSONResponse(
-            {
-                "object": "list",
-                "data": list(reversed(data)),  # any order: the client sorts by index
-                "model": body["model"],
-                "usage": {"prompt_tokens": len(data) * 3, "total_tokens": len(data) * 3},
-            }
-        )
+        answer: dict[str, Any] = {
+            "object": "list",
+            "data": list(reversed(data)),  # any order: the client sorts by index
+            "model": body["model"],
+        }
+        if self.usage:
+            answer["usage"] = {"prompt_tokens": len(data) * 3, "total_tokens": len(data) * 3}
+        return JSONResponse(answer)
 
     def backend(self, **overrides: Any) -> OpenAIEmbeddings:
-        settings = EmbeddingsSettings(
-            provider="openai", model="fake-embed", base_url="http://embed.test/v1", **overrides
-        )
+        fields: dict[str, Any] = {
+            "provider": "openai",
+            "model": "fake-embed",
+            "base_url": "http://embed.test/v1",
+        }
+        settings = EmbeddingsSettings(**{**fields, **overrides})
         client = openai.AsyncOpenAI(
             api_key="k",
             base_url="http://embed.test/v1",
@@ -106,6 +119,38 @@ async def test_retries_transient_errors_and_gives_up_on_others() -> None:
     with pytest.raises(EmbeddingError):
         await exhausted.backend(max_retries=2).embed(["tent"])
     assert len(exhausted.requests) == 3
+
+
+async def test_usage_is_the_endpoints_or_an_estimate() -> None:
+    texts = ["tent poles", "boot laces", "stove fuel"]
+    reported = await EmbeddingServer().backend(batch_size=2).embed_with_usage(texts)
+    assert reported.input_tokens == 9 and reported.tokens_reported
+    silent = await EmbeddingServer(usage=False).backend().embed_with_usage(texts)
+    assert silent.tokens_reported is False
+    assert silent.input_tokens == estimate_tokens(texts) == 6
+    assert silent.vectors.shape == (3, DIM)
+
+
+async def test_retry_after_is_honoured() -> None:
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    server = EmbeddingServer(failures=[429], headers={"retry-after": "7"})
+    backend = server.backend(retry_initial_backoff_seconds=0.01)
+    backend._sleep = record
+    vectors = await backend.embed(["tent"])
+    assert vectors.shape == (1, DIM) and len(server.requests) == 2
+    assert waits == [7.0]
+
+
+def test_embedding_cost_rounds_up() -> None:
+    priced = EmbeddingsSettings(price_micros_per_million=20_000)
+    assert priced.cost_micros(0) == 0
+    assert priced.cost_micros(1) == 1
+    assert priced.cost_micros(1_000_000) == 20_000
+    assert EmbeddingsSettings().cost_micros(5_000) == 0
 
 
 def test_factory_and_settings() -> None:

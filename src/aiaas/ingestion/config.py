@@ -21,6 +21,12 @@ class IngestionSettings(BaseModel):
     index_cache_tenants: int = Field(
         64, ge=1, description="Tenants whose search index is kept in memory"
     )
+    reindex_batch_chunks: int = Field(
+        256, ge=1, le=10_000, description="Chunks re-embedded per transaction after a model change"
+    )
+    reindex_poll_seconds: float = Field(
+        300.0, gt=0, description="How often the worker checks for vectors of another model"
+    )
     embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from aiaas.ingestion.schemas import (
     DocumentOut,
     DocumentPage,
     DocumentUpdate,
+    ReindexOut,
     SearchHitOut,
     SearchIn,
     SearchOut,
@@ -24,7 +25,15 @@ from aiaas.ingestion.schemas import (
     UploadItem,
     UploadOut,
 )
-from aiaas.ingestion.service import DocumentService, Upload, hit_dict, live_status, search
+from aiaas.ingestion.service import (
+    DocumentService,
+    Upload,
+    hit_dict,
+    live_status,
+    reindex_status,
+    request_reindex,
+    search,
+)
 from aiaas.ingestion.stream import progress_events
 from aiaas.kit.errors import ValidationFailed
 from aiaas.kit.pagination import PageParams, page_params
@@ -220,3 +229,23 @@ async def search_documents(body: SearchIn, principal: Reader, platform: Platform
         answerable=result.answerable,
         signals=result.signals,
     )
+
+
+@router.get("/reindex", response_model=ReindexOut)
+async def get_reindex(principal: Reader, platform: PlatformDep) -> ReindexOut:
+    """How many of the tenant's chunks have a vector of the configured embedding model."""
+    assert principal.tenant_id is not None
+    found = await reindex_status(platform, principal.tenant_id)
+    return ReindexOut.model_validate(found, from_attributes=True)
+
+
+@router.post("/reindex", response_model=ReindexOut, status_code=status.HTTP_202_ACCEPTED)
+async def start_reindex(principal: Writer, platform: PlatformDep) -> ReindexOut:
+    """Re-embed the tenant's chunks made with another embedding model, in the background.
+
+    The worker also does this on its own after a model change; search stays lexical until the
+    last batch is stored. Progress: this resource, and ``ingestion.reindex.*`` events.
+    """
+    assert principal.tenant_id is not None
+    found = await request_reindex(platform, principal.tenant_id)
+    return ReindexOut.model_validate(found, from_attributes=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,6 +14,10 @@ DOCUMENT_INDEXED = "ingestion.document.indexed"
 DOCUMENT_FAILED = "ingestion.document.failed"
 DOCUMENT_DELETED = "ingestion.document.deleted"
 DOCUMENT_UPDATED = "ingestion.document.updated"
+EMBEDDING_METERED = "ingestion.embedding.metered"
+REINDEX_STARTED = "ingestion.reindex.started"
+REINDEX_PROGRESSED = "ingestion.reindex.progressed"
+REINDEX_COMPLETED = "ingestion.reindex.completed"
 
 
 class _Payload(BaseModel):
@@ -54,3 +59,43 @@ class DocumentDeleted(_Payload):
 class DocumentUpdated(_Payload):
     document_id: UUID
     changed: list[str]
+
+
+@event(
+    EMBEDDING_METERED, 1, "Embedding calls made for the tenant, with their input tokens and cost"
+)
+class EmbeddingMetered(_Payload):
+    purpose: Literal["index", "reindex", "query"] = Field(
+        description="index: one document version; reindex: one batch of a model change; "
+        "query: a search"
+    )
+    model: str = Field(description="The vector space (provider:model)")
+    texts: int = Field(ge=0, description="Texts embedded")
+    input_tokens: int = Field(ge=0)
+    tokens_reported: bool = Field(
+        description="True when the endpoint reported the tokens, false for the platform's estimate"
+    )
+    cost_micros: int = Field(0, ge=0, description="Integer micro-dollars (0: model unpriced)")
+    document_id: UUID | None = None
+    version: int | None = Field(None, ge=1)
+
+
+@event(REINDEX_STARTED, 1, "The tenant's chunks began moving to the configured embedding model")
+class ReindexStarted(_Payload):
+    model: str
+    pending: int = Field(ge=0, description="Chunks not yet embedded with the model")
+    total: int = Field(ge=0)
+
+
+@event(REINDEX_PROGRESSED, 1, "A batch of the tenant's chunks was re-embedded")
+class ReindexProgressed(_Payload):
+    model: str
+    chunks: int = Field(ge=0, description="Chunks in this batch")
+    pending: int = Field(ge=0)
+    total: int = Field(ge=0)
+
+
+@event(REINDEX_COMPLETED, 1, "Every chunk of the tenant has a vector of the configured model")
+class ReindexCompleted(_Payload):
+    model: str
+    total: int = Field(ge=0)

@@ -2,7 +2,9 @@
 
 It runs in the caller's transaction (the event consumer's): the chunks of a version and the status
 flip commit together, so a crash at any point leaves the previous index untouched and the event
-is redelivered. Parsing and chunking run in a worker thread.
+is redelivered. Parsing and chunking run in a worker thread (small text documents excepted, see
+``_is_light``). Each embedding call is metered with the work it paid for; ``reindex_batch`` moves
+stored vectors to a newly configured embedding model.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import logging
 import math
 from dataclasses import dataclass
+from typing import Literal
 from uuid import UUID
 
 import numpy as np
@@ -19,15 +22,21 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from aiaas.backends.embeddings import EmbeddingError
+from aiaas.backends.embeddings import Embedded, EmbeddingError, embed_with_usage
 from aiaas.events.outbox import record_event
 from aiaas.ingestion.chunker import Chunk, chunk_document
 from aiaas.ingestion.errors import ParseError
 from aiaas.ingestion.events import (
     DOCUMENT_FAILED,
     DOCUMENT_INDEXED,
+    EMBEDDING_METERED,
+    REINDEX_COMPLETED,
+    REINDEX_PROGRESSED,
     DocumentFailed,
     DocumentIndexed,
+    EmbeddingMetered,
+    ReindexCompleted,
+    ReindexProgressed,
 )
 from aiaas.ingestion.models import (
     FAILED,
@@ -36,12 +45,12 @@ from aiaas.ingestion.models import (
     QUEUED,
     READY,
     Document,
-    DocumentChunk,
 )
-from aiaas.ingestion.parsers import ParsedDocument, parse_document
+from aiaas.ingestion.parsers import ParsedDocument, detect_type, parse_document
+from aiaas.ingestion.parsers.model import DocumentType
 from aiaas.ingestion.progress import Progress
 from aiaas.ingestion.repository import ChunkRepository, DocumentRepository
-from aiaas.ingestion.retrieval import records_from_chunks
+from aiaas.ingestion.retrieval import ChunkRecord, records_from_chunks
 from aiaas.ingestion.runtime import KnowledgeBase
 from aiaas.kit.clock import utcnow
 
@@ -49,6 +58,18 @@ log = logging.getLogger(__name__)
 
 CHARS_PER_PAGE = 3_000
 """A page of a format without pages (Markdown, HTML ...), for page counts and throughput."""
+
+INLINE_PARSE_BYTES = 16 * 1024
+"""Text documents up to this size are parsed on the event loop (see ``_is_light``)."""
+_LIGHT_TYPES = frozenset(
+    {
+        DocumentType.TEXT,
+        DocumentType.MARKDOWN,
+        DocumentType.HTML,
+        DocumentType.FAQ_CSV,
+        DocumentType.FAQ_JSON,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +102,18 @@ def _parse_and_chunk(
         overlap_tokens=kb.settings.chunk_overlap_tokens,
     )
     return parsed, chunks
+
+
+def _is_light(document: Document, content: bytes) -> bool:
+    """A small text document: parsing it takes a few milliseconds, less than a round trip to a
+    worker thread costs on a busy machine, so it runs on the loop; anything else goes off it."""
+    if len(content) > INLINE_PARSE_BYTES:
+        return False
+    try:
+        kind = detect_type(document.filename, document.content_type, content[:1024])
+    except ParseError:
+        return False
+    return kind in _LIGHT_TYPES
 
 
 def _after_commit(session: AsyncSession, kb: KnowledgeBase, progress: Progress) -> None:
@@ -129,7 +162,12 @@ async def _process(
 
     await kb.progress.publish(Progress(document.id, version, PARSING))
     try:
-        parsed, chunks = await asyncio.to_thread(_parse_and_chunk, kb, document, document.content)
+        if _is_light(document, document.content):
+            parsed, chunks = _parse_and_chunk(kb, document, document.content)
+        else:
+            parsed, chunks = await asyncio.to_thread(
+                _parse_and_chunk, kb, document, document.content
+            )
     except ParseError as exc:
         return await _fail(kb, session, document, exc.code, exc.detail)
     if not chunks:
@@ -145,27 +183,32 @@ async def _process(
     vectors: np.ndarray | None = None
     if kb.embeddings is not None:
         try:
-            vectors = await kb.embeddings.embed([r.index_text() for r in records])
+            embedded = await embed_with_usage(kb.embeddings, [r.index_text() for r in records])
         except EmbeddingError as exc:
             return await _fail(kb, session, document, exc.code, exc.detail)
+        vectors = embedded.vectors
+        await meter_embeddings(kb, session, embedded, "index", len(records), document.id, version)
+    label = kb.embedding_label if vectors is not None else None
     rows = [
-        DocumentChunk(
-            document_id=document.id,
-            version=version,
-            position=chunk.index,
-            text=chunk.text,
-            start_offset=chunk.start,
-            end_offset=chunk.end,
-            heading_path=list(chunk.heading_path),
-            page=chunk.page,
-            token_count=chunk.token_count,
-            meta={"kinds": list(chunk.kinds)},
-            embedding=vectors[i].astype(np.float32).tobytes() if vectors is not None else None,
-            embedding_model=kb.embedding_label if vectors is not None else None,
-        )
+        {
+            "document_id": document.id,
+            "version": version,
+            "position": chunk.index,
+            "text": chunk.text,
+            "start_offset": chunk.start,
+            "end_offset": chunk.end,
+            "heading_path": list(chunk.heading_path),
+            "page": chunk.page,
+            "token_count": chunk.token_count,
+            "meta": {"kinds": list(chunk.kinds)},
+            "embedding": vectors[i].astype(np.float32).tobytes() if vectors is not None else None,
+            "embedding_model": label,
+        }
         for i, chunk in enumerate(chunks)
     ]
-    await ChunkRepository(session).replace_for_document(document.id, rows)
+    await ChunkRepository(session).replace_for_document(
+        document.id, rows, had_chunks=document.indexed_version is not None
+    )
     document.title = title[:300]
     document.status = READY
     document.indexed_version = version
@@ -194,6 +237,36 @@ async def _process(
     return Outcome(READY, len(rows), pages)
 
 
+async def meter_embeddings(
+    kb: KnowledgeBase,
+    session: AsyncSession,
+    embedded: Embedded,
+    purpose: Literal["index", "reindex", "query"],
+    texts: int,
+    document_id: UUID | None = None,
+    version: int | None = None,
+) -> None:
+    """Record the usage event of one metered unit of embedding work (a document version, a
+    re-index batch, a query) in ``session``'s transaction: billed only if the work commits."""
+    settings = kb.settings.embeddings
+    await record_event(
+        session,
+        EMBEDDING_METERED,
+        EmbeddingMetered(
+            purpose=purpose,
+            model=kb.embedding_label or settings.model_label,
+            texts=texts,
+            input_tokens=embedded.input_tokens,
+            tokens_reported=embedded.tokens_reported,
+            cost_micros=settings.cost_micros(embedded.input_tokens),
+            document_id=document_id,
+            version=version,
+        ),
+        subject_type="document" if document_id is not None else "embedding",
+        subject_id=document_id if document_id is not None else (kb.embedding_label or "none"),
+    )
+
+
 async def _fail(
     kb: KnowledgeBase, session: AsyncSession, document: Document, code: str, reason: str
 ) -> Outcome:
@@ -215,3 +288,75 @@ async def _fail(
     )
     log.info("document %s v%d failed: %s", document.id, document.version, reason)
     return Outcome(FAILED)
+
+
+# ---- re-embedding after a change of embedding model ----------------------------------------------
+@dataclass(frozen=True)
+class ReindexStep:
+    """One batch of a tenant's re-index: chunks re-embedded now, and the tenant's totals after it."""
+
+    model: str
+    chunks: int
+    pending: int
+    total: int
+
+
+async def reindex_batch(kb: KnowledgeBase, session: AsyncSession, batch: int) -> ReindexStep:
+    """Re-embed up to ``batch`` of the tenant's chunks whose vector is missing or of another model,
+    in ``session``'s transaction, with their usage event and a progress event.
+
+    Idempotent and resumable: the work left is whatever still lacks a vector of the configured
+    model, so a crash loses at most the uncommitted batch and a rerun picks up where it stopped.
+    Until the last batch commits the tenant's search stays lexical (a search index only uses
+    vectors when every chunk has one of the configured model); the completing batch marks the
+    tenant's documents changed so every process rebuilds its index with the new vectors.
+    """
+    if kb.embeddings is None:
+        raise ValueError("re-indexing needs an embeddings backend")
+    label = kb.embeddings.label
+    chunks = ChunkRepository(session)
+    is_postgres = session.get_bind().dialect.name == "postgresql"
+    stale = await chunks.stale(label, batch, lock=is_postgres)
+    if stale:
+        texts = [
+            ChunkRecord(
+                chunk_id=str(chunk.chunk_id),
+                document_id=str(chunk.document_id),
+                document_title=chunk.title,
+                text=chunk.text,
+                start=0,
+                end=len(chunk.text),
+                heading_path=tuple(chunk.heading_path),
+            ).index_text()
+            for chunk in stale
+        ]
+        embedded = await embed_with_usage(kb.embeddings, texts)
+        await chunks.set_embeddings(
+            label,
+            [
+                (chunk.chunk_id, embedded.vectors[i].astype(np.float32).tobytes())
+                for i, chunk in enumerate(stale)
+            ],
+        )
+        await meter_embeddings(kb, session, embedded, "reindex", len(stale))
+    total, current = await chunks.model_counts(label)
+    step = ReindexStep(label, len(stale), total - current, total)
+    if not stale:
+        return step
+    await record_event(
+        session,
+        REINDEX_PROGRESSED,
+        ReindexProgressed(model=label, chunks=step.chunks, pending=step.pending, total=total),
+        subject_type="embedding",
+        subject_id=label,
+    )
+    if step.pending == 0:
+        await DocumentRepository(session).touch_all()
+        await record_event(
+            session,
+            REINDEX_COMPLETED,
+            ReindexCompleted(model=label, total=total),
+            subject_type="embedding",
+            subject_id=label,
+        )
+    return step

@@ -130,3 +130,17 @@ class SearchOut(BaseModel):
     confidence: float
     answerable: bool
     signals: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReindexOut(BaseModel):
+    """Where the tenant's vectors stand against the configured embedding model."""
+
+    model: str | None = Field(description="The configured vector space; null: lexical search only")
+    state: Literal["disabled", "current", "pending", "running"] = Field(
+        description="disabled: no embeddings configured; current: every chunk has a vector of "
+        "the model; pending: some do not yet (the worker re-embeds them in the background); "
+        "running: this server is re-embedding them now"
+    )
+    total_chunks: int
+    current_chunks: int = Field(description="Chunks with a vector of the configured model")
+    pending_chunks: int = Field(description="Chunks still to re-embed; search is lexical until 0")

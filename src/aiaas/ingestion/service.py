@@ -31,6 +31,7 @@ from aiaas.ingestion.runtime import KnowledgeBase
 from aiaas.ingestion.schemas import COLLECTION_PATTERN, TAG_PATTERN
 from aiaas.ingestion.search import SearchMode, search_index
 from aiaas.kit.errors import NotFound, ValidationFailed
+from aiaas.kit.ids import new_id
 from aiaas.kit.pagination import PageParams
 
 if TYPE_CHECKING:
@@ -139,11 +140,7 @@ class DocumentService:
         collection_name = clean_collection(collection)
         tag_list = clean_tags(tags)
         hashes = [content_hash(f.data) for f in files]
-        existing: dict[str, Document] = {}
-        for digest in dict.fromkeys(hashes):
-            found = await self.documents.find_by_hash(digest)
-            if found is not None:
-                existing[digest] = found
+        existing = await self.documents.find_by_hashes(hashes)
         fresh = {d: f for d, f in zip(hashes, files, strict=True) if d not in existing}
         await check_quota(
             self.documents,
@@ -159,6 +156,7 @@ class DocumentService:
             document = await self._create(upload, digest, collection_name, tag_list, title, url)
             existing[digest] = document
             results.append(UploadResult(document, duplicate=False))
+        await self.session.flush()  # one flush for the whole upload
         return results
 
     async def _create(
@@ -172,6 +170,7 @@ class DocumentService:
     ) -> Document:
         filename = (upload.filename or "upload").rsplit("/", 1)[-1][:255] or "upload"
         document = Document(
+            id=new_id(),  # known before the flush: the uploaded event names it
             filename=filename,
             content_type=(upload.content_type or None),
             title=(title or filename)[:300],
@@ -186,7 +185,7 @@ class DocumentService:
             chunk_count=0,
         )
         self._store_content(document, upload.data)
-        await self.documents.add(document)
+        self.session.add(document)
         await self._queue(document)
         return document
 
@@ -392,9 +391,68 @@ def hit_dict(
     }
 
 
+@dataclass(frozen=True)
+class ReindexStatus:
+    model: str | None
+    state: Literal["disabled", "current", "pending", "running"]
+    total_chunks: int
+    current_chunks: int
+    pending_chunks: int
+
+
+async def reindex_status(platform: Platform, tenant_id: UUID) -> ReindexStatus:
+    """How far the tenant's vectors are from the configured embedding model."""
+    reindexer = platform.knowledge.reindexer(platform.db)
+    pending, total = await reindexer.pending(tenant_id)
+    if not reindexer.enabled:
+        state: Literal["disabled", "current", "pending", "running"] = "disabled"
+    elif reindexer.running(tenant_id):
+        state = "running"
+    else:
+        state = "pending" if pending else "current"
+    return ReindexStatus(platform.knowledge.embedding_label, state, total, total - pending, pending)
+
+
+async def request_reindex(platform: Platform, tenant_id: UUID) -> ReindexStatus:
+    """Start re-embedding the tenant's stale chunks in the background of this process."""
+    reindexer = platform.knowledge.reindexer(platform.db)
+    if not reindexer.enabled:
+        raise ValidationFailed(
+            "no embedding model is configured; set AIAAS_INGESTION__EMBEDDINGS__PROVIDER",
+            code="embeddings_not_configured",
+        )
+    pending, _total = await reindexer.pending(tenant_id)
+    if pending:
+        reindexer.request(tenant_id)
+    return await reindex_status(platform, tenant_id)
+
+
 async def tenant_plan(platform: Platform, tenant_id: UUID) -> PlanSettings:
     tenant = await platform.tenants.get(tenant_id)
     return platform.settings.plan(tenant.plan)
+
+
+INDEX_GROUP_DOCUMENTS = 20
+INDEX_GROUP_BYTES = 256 * 1024
+"""Bounds of one ``ingest_now`` indexing transaction: one-page articles share a transaction (the
+per-transaction cost dominates theirs), while big files get their own, so the write lock (SQLite)
+and row locks are not held across long parses."""
+
+
+def _index_groups(documents: Sequence[Document]) -> list[list[tuple[UUID, int]]]:
+    groups: list[list[tuple[UUID, int]]] = []
+    size = 0
+    for document in documents:
+        if (
+            not groups
+            or size + document.size_bytes > INDEX_GROUP_BYTES
+            or len(groups[-1]) >= INDEX_GROUP_DOCUMENTS
+        ):
+            groups.append([])
+            size = 0
+        groups[-1].append((document.id, document.version))
+        size += document.size_bytes
+    return groups
 
 
 async def ingest_now(
@@ -407,9 +465,13 @@ async def ingest_now(
     title: str | None = None,
     url: str | None = None,
 ) -> list[UploadResult]:
-    """Upload and index at once, each document in its own transaction (CLI, seeding).
+    """Upload, then index at once (CLI, seeding).
 
-    The ``uploaded`` events are recorded as usual; the worker later finds the versions settled.
+    The upload commits first (documents queued, ``uploaded`` events in the outbox), then the new
+    versions are indexed, several small documents per transaction (see ``_index_groups``): a crash
+    while indexing rolls that transaction's documents back to queued, never to a half index, and
+    the worker indexes them from their events. When indexing succeeds the worker later finds the
+    versions settled.
     """
     from aiaas.ingestion.pipeline import process_document
 
@@ -418,18 +480,19 @@ async def ingest_now(
         results = await DocumentService(session, platform.knowledge, plan).upload(
             uploads, collection=collection, tags=tags, title=title, url=url
         )
-    settled: list[UploadResult] = []
-    for result in results:
-        if result.duplicate:
-            settled.append(result)
-            continue
+    settled: dict[UUID, Document] = {}
+    for group in _index_groups([r.document for r in results if not r.duplicate]):
         async with platform.db.transaction(tenant_id) as session:
-            await process_document(
-                platform.knowledge, session, result.document.id, result.document.version
-            )
-            document = await DocumentRepository(session).get(result.document.id)
-        settled.append(UploadResult(document or result.document, duplicate=False))
-    return settled
+            for document_id, version in group:
+                await process_document(platform.knowledge, session, document_id, version)
+                # The pipeline loaded (and settled) it in this session: no second read.
+                document = await session.get(Document, document_id)
+                if document is not None:
+                    settled[document_id] = document
+    return [
+        r if r.duplicate else UploadResult(settled.get(r.document.id, r.document), duplicate=False)
+        for r in results
+    ]
 
 
 async def seed_demo_knowledge(platform: Platform, tenant_id: UUID) -> int:

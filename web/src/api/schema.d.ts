@@ -601,6 +601,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ingestion/reindex": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Reindex
+         * @description How many of the tenant's chunks have a vector of the configured embedding model.
+         */
+        get: operations["get_reindex_api_v1_ingestion_reindex_get"];
+        put?: never;
+        /**
+         * Start Reindex
+         * @description Re-embed the tenant's chunks made with another embedding model, in the background.
+         *
+         *     The worker also does this on its own after a model change; search stays lexical until the
+         *     last batch is stored. Progress: this resource, and ``ingestion.reindex.*`` events.
+         */
+        post: operations["start_reindex_api_v1_ingestion_reindex_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ingestion/search": {
         parameters: {
             query?: never;
@@ -1812,7 +1839,10 @@ export interface components {
             confidence: number;
             /** Conversation Id */
             conversation_id: string | null;
-            /** Cost Micros */
+            /**
+             * Cost Micros
+             * @description The cost the reward was charged with
+             */
             cost_micros: number | null;
             /**
              * Created At
@@ -1838,6 +1868,11 @@ export interface components {
             intent: string | null;
             /** Model */
             model: string | null;
+            /**
+             * Outcome Source
+             * @description Where the outcome came from: explicit (feedback) or implicit (inferred from the conversation); none before an outcome
+             */
+            outcome_source: string | null;
             /** Quality */
             quality: number | null;
             /** Reasons */
@@ -1848,6 +1883,11 @@ export interface components {
             tier: string;
             /** Turn */
             turn: number;
+            /**
+             * Turn Cost Micros
+             * @description The measured cost of the turn this decision routed, once it completed
+             */
+            turn_cost_micros: number | null;
             /** Workflow */
             workflow: string;
         };
@@ -2281,6 +2321,35 @@ export interface components {
         RefreshIn: {
             /** Refresh Token */
             refresh_token: string;
+        };
+        /**
+         * ReindexOut
+         * @description Where the tenant's vectors stand against the configured embedding model.
+         */
+        ReindexOut: {
+            /**
+             * Current Chunks
+             * @description Chunks with a vector of the configured model
+             */
+            current_chunks: number;
+            /**
+             * Model
+             * @description The configured vector space; null: lexical search only
+             */
+            model: string | null;
+            /**
+             * Pending Chunks
+             * @description Chunks still to re-embed; search is lexical until 0
+             */
+            pending_chunks: number;
+            /**
+             * State
+             * @description disabled: no embeddings configured; current: every chunk has a vector of the model; pending: some do not yet (the worker re-embeds them in the background); running: this server is re-embedding them now
+             * @enum {string}
+             */
+            state: "disabled" | "current" | "pending" | "running";
+            /** Total Chunks */
+            total_chunks: number;
         };
         /** ResolveIn */
         ResolveIn: {
@@ -4427,6 +4496,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_reindex_api_v1_ingestion_reindex_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReindexOut"];
+                };
+            };
+        };
+    };
+    start_reindex_api_v1_ingestion_reindex_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReindexOut"];
                 };
             };
         };

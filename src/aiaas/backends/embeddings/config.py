@@ -27,12 +27,21 @@ class EmbeddingsSettings(BaseModel):
     max_retries: int = Field(3, ge=0, le=10)
     retry_initial_backoff_seconds: float = Field(0.5, ge=0)
     retry_max_backoff_seconds: float = Field(10.0, ge=0)
+    price_micros_per_million: int = Field(
+        0,
+        ge=0,
+        description="Micro-dollars per 1M input tokens, for the metered usage events (0: unpriced)",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> EmbeddingsSettings:
         if self.provider == "local" and not self.model_path:
             raise ValueError("provider 'local' needs model_path")
         return self
+
+    def cost_micros(self, input_tokens: int) -> int:
+        """Cost of ``input_tokens`` in integer micro-dollars, rounded up (never under-billed)."""
+        return -(-input_tokens * self.price_micros_per_million // 1_000_000)
 
     @property
     def model_label(self) -> str:
