@@ -222,3 +222,62 @@ def test_catalog_prices_and_validation() -> None:
         LLMSettings(fallback_models=["nope"])
     with pytest.raises(ValueError, match="default_tier"):
         LLMSettings(default_tier="huge")
+
+
+@pytest.mark.parametrize(
+    ("message", "label"),
+    [
+        ("The parcel was left in the rain and everything is soaked. Not happy.", "complaint"),
+        ("Nobody answers my emails about my order, ridiculous", "complaint"),
+        ("My order has not arrived yet", "order_status"),
+        ("I am happy with the order, where is the tracking link?", "order_status"),
+        ("Hello!", "greeting"),
+        ("Can I pay with a gift card?", "faq"),
+    ],
+)
+async def test_classification_weighs_tone_phrases_and_shared_words(
+    message: str, label: str
+) -> None:
+    description = (
+        "- complaint: unhappy, angry, broken, damaged, poor service\n"
+        "- order_status: where is my order, order status, tracking, package\n"
+        "- faq: questions about payment, gift cards, returns, shipping\n"
+        "- greeting: hello, hi, thanks, bye"
+    )
+    schema = {"type": "object", "properties": {"label": {
+        "type": "string", "enum": ["complaint", "order_status", "faq", "greeting"],
+        "description": description, "default": "faq"}}}  # fmt: skip
+    result = await LocalProvider().complete(
+        user(message, response_schema=ResponseSchema("c", schema))
+    )
+    assert result.parsed == {"label": label}
+
+
+async def test_table_rows_are_quoted_as_sentences_naming_their_columns() -> None:
+    table = Document(title="Delivery times", id="kb-t", text=(
+        "Destination | Price | Delivery time\nCanada | $19.95 | 5-8 business days\n"
+        "Mexico | $29.95 | 7-10 business days"))  # fmt: skip
+    result = await LocalProvider().complete(
+        user("How long does delivery to Mexico take?", documents=(table, *DOCS))
+    )
+    assert result.content.startswith(
+        "Mexico: price $29.95, delivery time 7-10 business days. [1]"
+    ), result.content
+
+
+async def test_an_faq_question_hands_over_to_its_answer_and_context_comes_along() -> None:
+    faq = Document(title="Company FAQ", id="kb-f", text=(
+        "Do you sell bikes or skis?\nNo. We do not sell bikes, skis or climbing ropes.\n\n"
+        "Do you have stores?\nYes, in Denver and Portland."))  # fmt: skip
+    result = await LocalProvider().complete(user("Do you sell bikes?", documents=(faq,)))
+    body = result.content.split("\n\nSources:")[0]
+    assert "We do not sell bikes" in body and "Do you sell bikes or skis?" not in body
+    assert "Denver" not in body and result.content.endswith("Sources: [1] Company FAQ")
+
+
+async def test_answers_quote_more_than_one_sentence_when_they_carry_the_point() -> None:
+    result = await LocalProvider().complete(
+        user("How many days do I have to return an item?", documents=DOCS)
+    )
+    body = result.content.split("\n\nSources:")[0]
+    assert body.count("[1]") >= 2 and "original packaging" in body, result.content

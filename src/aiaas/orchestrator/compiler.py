@@ -24,7 +24,7 @@ from langgraph.graph import START, StateGraph
 from aiaas.orchestrator.context import NodeContext
 from aiaas.orchestrator.errors import Issue, WorkflowValidationError
 from aiaas.orchestrator.nodes import BuildEnv, CheckScope, kind_for
-from aiaas.orchestrator.runtime import destination, graph_name, make_begin, make_step, route
+from aiaas.orchestrator.runtime import destination, graph_name, make_begin, make_step
 from aiaas.orchestrator.spec.checks import graph_problems, transitions
 from aiaas.orchestrator.spec.loader import LineMap, build_spec, issue, parse_yaml
 from aiaas.orchestrator.spec.models import WorkflowSpec
@@ -165,9 +165,13 @@ def _build_graph(
     )
     env = BuildEnv(spec, subgraphs)
     limits = spec.limits.model_dump()
-    builder.add_node(BEGIN, make_begin(spec, root=root, limits=limits))  # type: ignore[call-overload]
+    # every step routes itself (a Command); destinations only document the graph's shape
+    builder.add_node(  # type: ignore[call-overload]
+        BEGIN,
+        make_begin(spec, root=root, limits=limits),
+        destinations=(graph_name(spec.entry_node), GRAPH_END),
+    )
     builder.add_edge(START, BEGIN)
-    builder.add_conditional_edges(BEGIN, route, [graph_name(spec.entry_node), GRAPH_END])
     outgoing = transitions(spec, _declared)
     for node in spec.nodes:
         steps = kind_for(node).build(node, env)
@@ -176,14 +180,13 @@ def _build_graph(
             then = steps[position + 1].suffix if position + 1 < len(steps) else None
             name = graph_name(node.id, step.suffix)
             wrapped = make_step(spec, node, step, moves=moves, then=then)
-            builder.add_node(name, wrapped)  # type: ignore[call-overload]
             targets = {GRAPH_END}
             targets |= (
                 {graph_name(node.id, then)} if then else {destination(m.target) for m in moves}
             )
             if node.on_error is not None:
                 targets.add(destination(node.on_error))
-            builder.add_conditional_edges(name, route, sorted(targets))
+            builder.add_node(name, wrapped, destinations=tuple(sorted(targets)))  # type: ignore[call-overload]
     return builder.compile(checkpointer=checkpointer if root else None, name=spec.name)
 
 

@@ -119,10 +119,16 @@ class WorkflowEngine:
         message: str,
         context: NodeContext,
         inputs: Mapping[str, Any] | None = None,
+        check_handoff: bool = True,
     ) -> TurnResult:
-        """Run one customer turn to its end, a handoff, a limit or a failure."""
+        """Run one customer turn to its end, a handoff, a limit or a failure.
+
+        ``check_handoff=False`` skips reading the checkpoint for a waiting handoff, for callers
+        that already know none waits (the service checks its runs table, which also covers the
+        conversation's other workflows).
+        """
         thread = thread_id_for(context.tenant_id, conversation_id, workflow.spec.name)
-        if await self.pending_handoff(
+        if check_handoff and await self.pending_handoff(
             workflow, conversation_id=conversation_id, tenant_id=context.tenant_id
         ):
             raise HandoffPending("the conversation is waiting for a human agent")
@@ -170,6 +176,7 @@ class WorkflowEngine:
         message: str,
         context: NodeContext,
         inputs: Mapping[str, Any] | None = None,
+        check_handoff: bool = True,
     ) -> AsyncIterator[WorkflowEvent]:
         """The events of :meth:`run_turn` as they happen; the last one is ``run.finished``."""
         return self._stream(
@@ -180,6 +187,7 @@ class WorkflowEngine:
                 message=message,
                 context=ctx,
                 inputs=inputs,
+                check_handoff=check_handoff,
             ),
         )
 
@@ -204,12 +212,12 @@ class WorkflowEngine:
         self, context: NodeContext, start: Callable[[NodeContext], Awaitable[TurnResult]]
     ) -> AsyncIterator[WorkflowEvent]:
         queue: asyncio.Queue[WorkflowEvent | None] = asyncio.Queue(self.stream_queue_size)
-        forward = context.emit
+        forwarding = context if context.emit is not None else None
 
         async def sink(event: WorkflowEvent) -> None:
             await queue.put(event)
-            if forward is not None:
-                await replace(context, emit=forward).publish(event)
+            if forwarding is not None:
+                await forwarding.publish(event)
 
         task = asyncio.ensure_future(start(replace(context, emit=sink)))
         task.add_done_callback(lambda _t: queue.put_nowait(None) if not queue.full() else None)
@@ -244,6 +252,9 @@ class WorkflowEngine:
         recorder = _Recorder(context.emit)
         context = replace(context, emit=recorder)
         latest: dict[str, Any] = {}
+        # Every step writes whole channel values (no reducers), so the root graph's updates laid
+        # over each other are the state the final checkpoint holds.
+        merged: dict[str, Any] = {}
         interrupted: dict[str, Any] | None = None
         failure: tuple[TurnStatus, str] | None = None
         try:
@@ -263,6 +274,10 @@ class WorkflowEngine:
                     elif mode == "updates" and isinstance(chunk, dict) and "__interrupt__" in chunk:
                         interrupts = chunk["__interrupt__"]
                         interrupted = dict(interrupts[0].value) if interrupts else {}
+                    elif mode == "updates" and isinstance(chunk, dict):
+                        for update in chunk.values():
+                            if isinstance(update, dict):
+                                merged.update(update)
         except TimeoutError:
             failure = (
                 "stopped",
@@ -274,8 +289,11 @@ class WorkflowEngine:
             log.exception("workflow %s failed", workflow.spec.name)
             failure = ("failed", f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
         if workflow.graph.checkpointer is not None:
-            snapshot = await workflow.graph.aget_state(config)
-            latest = dict(snapshot.values) or latest
+            if failure is None and interrupted is None and "run" in merged:
+                latest = merged  # a clean end: no need to read the checkpoint back
+            else:
+                snapshot = await workflow.graph.aget_state(config)
+                latest = dict(snapshot.values) or latest
         result = _result(latest, interrupted, failure, thread, recorder)
         await context.publish(
             WorkflowEvent("run.finished", workflow.spec.name, None, result.to_dict())

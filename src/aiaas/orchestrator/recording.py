@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy.orm.exc import StaleDataError
+
 from aiaas.events.outbox import record_event
 from aiaas.kit.clock import utcnow
 from aiaas.kit.db import Database
@@ -162,7 +164,8 @@ async def start_run(
     kind: str,
     message: str,
     resumes: UUID | None,
-) -> None:
+) -> WorkflowRun:
+    """Record a run as running (and its start event); returns the row for :func:`finish_run`."""
     async with db.transaction(tenant_id) as session:
         runs = RunRepository(session)
         if kind == "turn" and await runs.waiting(conversation_id) is not None:
@@ -171,13 +174,12 @@ async def start_run(
             previous = await runs.get(resumes)
             if previous is not None and previous.status == "waiting_for_agent":
                 previous.status = "resolved"
-        await runs.add(
-            WorkflowRun(
-                id=run_id, conversation_id=conversation_id, workflow=workflow, revision=revision,
-                source=origin, kind=kind, status="running", message=message[:20_000],
-                replies=[], events=[],
-            )
+        run = WorkflowRun(
+            id=run_id, conversation_id=conversation_id, workflow=workflow, revision=revision,
+            source=origin, kind=kind, status="running", message=message[:20_000],
+            replies=[], events=[],
         )  # fmt: skip
+        session.add(run)  # flushed with the event at commit
         await record_event(
             session,
             "orchestrator.run.started",
@@ -191,6 +193,7 @@ async def start_run(
             subject_type="workflow_run",
             subject_id=run_id,
         )
+    return run
 
 
 async def finish_run(
@@ -206,10 +209,41 @@ async def finish_run(
     cancelled_from: str | None = None,
     crashed: BaseException | None = None,
     events: list[dict[str, Any]] | None = None,
+    started: WorkflowRun | None = None,
 ) -> None:
-    """Store a run's outcome, its node runs and the event of its end (one transaction)."""
+    """Store a run's outcome, its node runs and the event of its end (one transaction).
+
+    ``started`` is the row :func:`start_run` returned: it is updated as it is, without reading it
+    back. Every change is made before the one flush at the end, so the run row takes a single
+    UPDATE and the node runs one batched INSERT. A run whose row is gone is left alone.
+    """
+    try:
+        await _finish(db, tenant_id, run_id, result, nodes, runner, duration_ms, compensations,
+                      cancelled_from, crashed, events, started)  # fmt: skip
+    except StaleDataError:  # the started row was deleted meanwhile (with its tenant)
+        return
+
+
+async def _finish(
+    db: Database,
+    tenant_id: UUID,
+    run_id: UUID,
+    result: dict[str, Any] | None,
+    nodes: NodeLog | None,
+    runner: ToolRunner | None,
+    duration_ms: int | None,
+    compensations: list[dict[str, Any]] | None,
+    cancelled_from: str | None,
+    crashed: BaseException | None,
+    events: list[dict[str, Any]] | None,
+    started: WorkflowRun | None,
+) -> None:
     async with db.transaction(tenant_id) as session:
-        run = await RunRepository(session).get(run_id)
+        if started is not None and started.id == run_id:
+            run: WorkflowRun | None = started
+            session.add(started)  # a detached row: re-attached without a SELECT
+        else:
+            run = await RunRepository(session).get(run_id)
         if run is None:
             return
         run.finished_at = utcnow()
@@ -219,10 +253,6 @@ async def finish_run(
             run.events = list(events)
         if runner is not None:
             run.tool_calls = sum(1 for c in runner.calls if c.get("status") != "refused")
-        if nodes is not None and nodes.rows:
-            await NodeRunRepository(session).add_many(
-                [NodeRun(run_id=run_id, seq=seq, **row) for seq, row in enumerate(nodes.rows)]
-            )
         base = {"run_id": str(run_id), "conversation_id": run.conversation_id,
                 "workflow": run.workflow, "revision": run.revision, "kind": run.kind}  # fmt: skip
         if cancelled_from is not None:
@@ -233,34 +263,55 @@ async def finish_run(
                 orchestrator_events.RunCancelled(**base, previous_status=cancelled_from),
                 subject_type="workflow_run", subject_id=run_id,
             )  # fmt: skip
-            return
-        if result is None:
-            code = crashed.code if isinstance(crashed, AppError) else type(crashed).__name__
-            result = {"status": "failed", "usage": {}, "steps": 0,
-                      "stop_reason": f"the run ended early: {code}",
-                      "error": {"code": code, "message": str(crashed)[:500]}}  # fmt: skip
-        usage = result.get("usage") or {}
-        run.status = str(result.get("status") or "failed")
-        run.steps = int(result.get("steps") or 0)
-        run.llm_calls = int(usage.get("llm_calls", 0))
-        run.input_tokens = int(usage.get("input_tokens", 0))
-        run.output_tokens = int(usage.get("output_tokens", 0))
-        run.cost_micros = int(usage.get("cost_micros", 0))
-        run.stop_reason = result.get("stop_reason")
-        run.error = result.get("error")
-        run.handoff = result.get("handoff")
-        run.replies = list(result.get("replies") or [])
-        event_type, model = ENDED_EVENTS.get(run.status, ENDED_EVENTS["failed"])
-        payload: dict[str, Any] = {
-            **base, "status": run.status, "duration_ms": run.duration_ms or 0,
-            "steps": run.steps, "llm_calls": run.llm_calls, "tool_calls": run.tool_calls,
-            "input_tokens": run.input_tokens, "output_tokens": run.output_tokens,
-            "cost_micros": run.cost_micros, "stop_reason": run.stop_reason, "error": run.error,
-        }  # fmt: skip
-        if run.status == "failed":
-            payload["compensations"] = list(compensations or [])
-        if run.status == "waiting_for_agent":
-            payload["handoff"] = dict(run.handoff or {})
-        await record_event(
-            session, event_type, model(**payload), subject_type="workflow_run", subject_id=run_id
-        )
+        else:
+            _record_outcome(run, base, result, crashed, compensations)
+            event_type, payload = _ended_event(run, base, compensations)
+            await record_event(
+                session, event_type, payload, subject_type="workflow_run", subject_id=run_id
+            )
+        if nodes is not None and nodes.rows:
+            await NodeRunRepository(session).add_many(
+                [NodeRun(run_id=run_id, seq=seq, **row) for seq, row in enumerate(nodes.rows)]
+            )
+
+
+def _record_outcome(
+    run: WorkflowRun,
+    base: dict[str, Any],
+    result: dict[str, Any] | None,
+    crashed: BaseException | None,
+    compensations: list[dict[str, Any]] | None,
+) -> None:
+    if result is None:
+        code = crashed.code if isinstance(crashed, AppError) else type(crashed).__name__
+        result = {"status": "failed", "usage": {}, "steps": 0,
+                  "stop_reason": f"the run ended early: {code}",
+                  "error": {"code": code, "message": str(crashed)[:500]}}  # fmt: skip
+    usage = result.get("usage") or {}
+    run.status = str(result.get("status") or "failed")
+    run.steps = int(result.get("steps") or 0)
+    run.llm_calls = int(usage.get("llm_calls", 0))
+    run.input_tokens = int(usage.get("input_tokens", 0))
+    run.output_tokens = int(usage.get("output_tokens", 0))
+    run.cost_micros = int(usage.get("cost_micros", 0))
+    run.stop_reason = result.get("stop_reason")
+    run.error = result.get("error")
+    run.handoff = result.get("handoff")
+    run.replies = list(result.get("replies") or [])
+
+
+def _ended_event(
+    run: WorkflowRun, base: dict[str, Any], compensations: list[dict[str, Any]] | None
+) -> tuple[str, Any]:
+    event_type, model = ENDED_EVENTS.get(run.status, ENDED_EVENTS["failed"])
+    payload: dict[str, Any] = {
+        **base, "status": run.status, "duration_ms": run.duration_ms or 0,
+        "steps": run.steps, "llm_calls": run.llm_calls, "tool_calls": run.tool_calls,
+        "input_tokens": run.input_tokens, "output_tokens": run.output_tokens,
+        "cost_micros": run.cost_micros, "stop_reason": run.stop_reason, "error": run.error,
+    }  # fmt: skip
+    if run.status == "failed":
+        payload["compensations"] = list(compensations or [])
+    if run.status == "waiting_for_agent":
+        payload["handoff"] = dict(run.handoff or {})
+    return event_type, model(**payload)

@@ -164,9 +164,10 @@ class OrchestratorService:
         inputs = {k: v for k, v in (context or {}).items() if k in resolved.spec.inputs}
 
         def start(ctx: NodeContext) -> AsyncIterator[WorkflowEvent]:
+            # start_run has checked the runs table for a waiting handoff
             return self.engine.stream_turn(
                 compiled, conversation_id=conversation_id, message=message, context=ctx,
-                inputs=inputs,
+                inputs=inputs, check_handoff=False,
             )  # fmt: skip
 
         async for event in self._run(
@@ -350,7 +351,7 @@ class OrchestratorService:
     ) -> AsyncIterator[WorkflowEvent]:
         spec = resolved.spec
         run_id = new_id()
-        await start_run(
+        started = await start_run(
             self.db, tid, run_id, conversation_id=conversation_id, workflow=spec.name,
             revision=resolved.revision, origin=resolved.origin, kind=kind, message=message,
             resumes=resumes,
@@ -388,6 +389,7 @@ class OrchestratorService:
                         self.db, tid, run_id, result=finished, nodes=nodes, runner=runner,
                         duration_ms=int((time.perf_counter() - began) * 1000),
                         compensations=compensations, events=[*feed.history, event.to_dict()],
+                        started=started,
                     )  # fmt: skip
                 feed.publish(event)
                 yield event
@@ -396,7 +398,7 @@ class OrchestratorService:
                                      {"status": "cancelled", "run_id": str(run_id)})  # fmt: skip
                 await finish_run(self.db, tid, run_id, cancelled_from="running", nodes=nodes,
                                  runner=runner, duration_ms=int((time.perf_counter() - began) * 1000),
-                                 events=[*feed.history, last.to_dict()])  # fmt: skip
+                                 events=[*feed.history, last.to_dict()], started=started)  # fmt: skip
                 feed.publish(last)
                 yield last
         except BaseException as exc:
@@ -405,7 +407,7 @@ class OrchestratorService:
                     finish_run(
                         self.db, tid, run_id, nodes=nodes, runner=runner,
                         duration_ms=int((time.perf_counter() - began) * 1000),
-                        crashed=exc, events=feed.history,
+                        crashed=exc, events=feed.history, started=started,
                     )
                 )  # fmt: skip
             raise

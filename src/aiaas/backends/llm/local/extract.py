@@ -8,6 +8,7 @@ answer itself.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 
 import re2  # linear-time regular expressions: schema patterns come from tenants
 
-from aiaas.backends.llm.local.text import STOPWORDS, stem, term_set, terms
+from aiaas.backends.llm.local.text import STOPWORDS, class_terms, stem, term_set, terms
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 PHONE = re.compile(r"(?<![\w+])\+?\d[\d ().-]{6,18}\d(?!\w)")
@@ -222,30 +223,137 @@ def _enum_options(values: list[Any], description: str) -> dict[str, str]:
 
 
 def classify(texts: Sequence[str], options: dict[str, str], *, default: Any = None) -> str:
-    """The option whose name and description share the most terms with the latest text.
+    """The option whose name and description best match the latest text.
 
-    Ties go to the option listed first; earlier texts are looked at only when the latest shares
-    nothing with any option; no overlap at all picks ``default`` (or the last option, by convention
+    Each option is scored by the terms it shares with the text, weighted by how few options use
+    the term (a word every class mentions decides nothing), plus a bonus for each of its
+    comma-separated phrases of two or more words found whole in the text. Options whose
+    description speaks of discontent (``unhappy``, ``angry``, ``complaint``...) also score the
+    text's negative tone: negative words and negated positive ones (``not happy``, ``never
+    arrived``). Ties go to the option listed first; earlier texts are looked at only when the
+    latest matches nothing; no match at all picks ``default`` (or the last option, by convention
     the catch-all such as ``other``).
     """
     labels = list(options)
     if not labels:
         return str(default or "")
     fallback = str(default) if default in options else labels[-1]
+    profiles = {label: _Profile.of(label, options[label]) for label in labels}
+    spread: dict[str, int] = {}
+    for profile in profiles.values():
+        for term in profile.terms:
+            spread[term] = spread.get(term, 0) + 1
     for text in texts[:2]:
-        words = term_set(text)
-        if not words:
+        words = class_terms(text)
+        tone = negative_tone(text)
+        if not words and not tone:
             continue
-        scores = {label: _label_score(words, label, options[label]) for label in labels}
+        scores = {
+            label: profiles[label].score(words, tone, spread, len(labels)) for label in labels
+        }
         best = max(scores.values())
         if best > 0:
             return next(label for label in labels if scores[label] == best)
     return fallback
 
 
-def _label_score(words: set[str], label: str, description: str) -> int:
-    name_terms = {stem(p) for p in re.split(r"[\s_-]+", label.lower()) if p and p not in STOPWORDS}
-    return len(words & (name_terms | (set(terms(description)) - _GENERIC)))
+@dataclass(frozen=True)
+class _Profile:
+    terms: frozenset[str]
+    phrases: tuple[frozenset[str], ...]
+    negative: bool
+
+    @classmethod
+    def of(cls, label: str, description: str) -> _Profile:
+        name_terms = {
+            stem(p) for p in re.split(r"[\s_-]+", label.lower()) if p and p not in STOPWORDS
+        }
+        described = class_terms(description) - _GENERIC
+        phrases = tuple(
+            frozenset(found)
+            for part in re.split(r"[,;\n]", description)
+            if len(found := class_terms(part) - _GENERIC) >= 2
+        )
+        negative = bool((name_terms | described) & _NEGATIVE_STEMS)
+        return cls(frozenset(name_terms | described), phrases, negative)
+
+    def score(self, words: set[str], tone: int, spread: dict[str, int], classes: int) -> float:
+        total = sum(math.log(1.0 + classes / spread.get(term, 1)) for term in words & self.terms)
+        total += sum(0.5 * len(phrase) for phrase in self.phrases if phrase <= words)
+        if self.negative and tone:
+            total += 0.75 * tone * math.log(1.0 + classes)
+        return total
+
+
+# Words of discontent; a class whose description uses some of them is the one negative tone
+# points to.
+_NEGATIVE = (
+    "unhappy angry upset annoyed furious frustrated disappointed dissatisfied unacceptable "
+    "terrible awful horrible worst bad poor rude useless ridiculous disgusting outrageous "
+    "broken damaged defective faulty ruined soaked wet torn ripped scratched stained missing late "
+    "delayed wrong complaint complain fault mess scam fraud refuse ignored"
+)
+_NEGATIVE_STEMS = frozenset(stem(w) for w in _NEGATIVE.split())
+_POSITIVE = frozenset(
+    [
+        "happy",
+        "satisfied",
+        "pleased",
+        "good",
+        "great",
+        "ok",
+        "okay",
+        "acceptable",
+        "working",
+        "work",
+        "arrived",
+        "received",
+        "helpful",
+        "fine",
+        "fair",
+        "right",
+    ]
+)
+_NEGATORS = frozenset(
+    [
+        "not",
+        "no",
+        "never",
+        "nobody",
+        "nothing",
+        "nowhere",
+        "isn't",
+        "wasn't",
+        "aren't",
+        "weren't",
+        "doesn't",
+        "don't",
+        "didn't",
+        "hasn't",
+        "haven't",
+        "hadn't",
+        "won't",
+        "can't",
+        "cannot",
+        "couldn't",
+        "wouldn't",
+    ]
+)
+_RAW_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+
+
+def negative_tone(text: str) -> int:
+    """How many negative cues ``text`` has: words of discontent, positive words after a negation
+    (``not happy``, ``never arrived``) and ``nobody``/``no one`` doing something."""
+    raw = _RAW_WORD.findall(text.lower())
+    cues = sum(1 for w in raw if stem(w) in _NEGATIVE_STEMS)
+    for index, word in enumerate(raw):
+        if word in _NEGATORS:
+            following = raw[index + 1 : index + 3]
+            negated = any(w in _POSITIVE for w in following)
+            if negated or word == "nobody" or (word == "no" and following[:1] == ["one"]):
+                cues += 1
+    return cues
 
 
 def mentions(texts: Sequence[str], description: str) -> bool:

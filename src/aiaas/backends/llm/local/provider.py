@@ -14,15 +14,16 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from aiaas.backends.llm.config import LOCAL_MODEL
 from aiaas.backends.llm.documents import citations_for, documents_in
 from aiaas.backends.llm.local.extract import Evidence, fill_schema
 from aiaas.backends.llm.local.text import (
+    SOCIAL_WORDS,
     Idf,
-    coverage,
     estimate_tokens,
     split_sentences,
     term_set,
@@ -149,47 +150,226 @@ class LocalProvider:
         """The grounded answer to ``question`` from ``documents`` (or the plain "I don't know")."""
         words = set(re.findall(r"[a-z']+", question.lower()))
         query = term_set(question) - _PROMPT_WORDS
-        if not query:
-            if words and words <= _THANKS_WORDS:
+        if not query or (words & SOCIAL_WORDS and len(query) <= 1 and not documents):
+            # nothing to look up: small talk gets a friendly word, anything else the plain answer
+            if words & (_THANKS_WORDS - {"you", "great", "ok", "okay"}):
                 return GroundedAnswer(THANKS, False, 0.0)
-            if words and words & _GREETING_WORDS:
+            if words & _GREETING_WORDS:
                 return GroundedAnswer(GREETING, False, 0.0)
             return GroundedAnswer(NO_ANSWER, False, 0.0)
-        candidates = [
-            (doc_index, position, sentence, term_set(sentence) | term_set(doc.title))
+        units = [
+            _Unit(doc_index, position, sentence, term_set(sentence), term_set(doc.title))
             for doc_index, doc in enumerate(documents)
-            for position, sentence in enumerate(split_sentences(doc.text))
+            for position, sentence in enumerate(passage_units(doc.text))
         ]
-        if not candidates:
+        if not units:
             return GroundedAnswer(NO_ANSWER, False, 0.0)
-        idf = Idf(c[3] for c in candidates)
         scored = sorted(
-            ((coverage(query, c[3], idf), c) for c in candidates),
-            key=lambda item: (-item[0], item[1][0], item[1][1]),
+            score_units(question, query, units, len(documents)),
+            key=lambda item: (-item[0], item[1].doc, item[1].position),
         )
         best = scored[0][0]
-        chosen: list[tuple[int, int, str, set[str]]] = []
-        per_doc: dict[int, int] = {}
-        covered: set[str] = set()
-        for score, candidate in scored:
-            if score < self.min_relevance or len(chosen) >= self.max_sentences:
-                break
-            doc_index, _pos, _sentence, sentence_terms = candidate
-            if per_doc.get(doc_index, 0) >= 2 or (chosen and (sentence_terms & query) <= covered):
-                continue
-            chosen.append(candidate)
-            per_doc[doc_index] = per_doc.get(doc_index, 0) + 1
-            covered |= sentence_terms & query
-        if not chosen:
+        if best < self.min_relevance:
             return GroundedAnswer(NO_ANSWER, False, round(best, 3))
-        chosen.sort(key=lambda c: (c[0], c[1]))
-        body = " ".join(
-            f"{_ensure_period(sentence)} [{doc_index + 1}]"
-            for doc_index, _p, sentence, _t in chosen
-        )
-        cited = sorted({c[0] for c in chosen})
+        chosen = self._compose(query, scored, units)
+        chosen.sort(key=lambda u: (u.doc, u.position))
+        body = " ".join(f"{_ensure_period(u.text)} [{u.doc + 1}]" for u in chosen)
+        cited = sorted({u.doc for u in chosen})
         sources = "; ".join(f"[{i + 1}] {documents[i].title}" for i in cited)
         return GroundedAnswer(f"{body}\n\nSources: {sources}", True, round(best, 3))
+
+    def _compose(
+        self, query: set[str], scored: list[tuple[float, _Unit]], units: list[_Unit]
+    ) -> list[_Unit]:
+        """The best sentence, the sentences around it that carry on its point (the next one, or
+        the one before a sentence that leans on it), then other relevant sentences that cover
+        more of the question, up to ``max_sentences``."""
+        best, lead = scored[0]
+        chosen = [lead]
+        covered = set(lead.terms & query)
+        neighbours = {(u.doc, u.position): u for u in units}
+        if _ANAPHORA.match(lead.text):
+            before = neighbours.get((lead.doc, lead.position - 1))
+            if before is not None:
+                chosen.append(before)
+        after = neighbours.get((lead.doc, lead.position + 1))
+        if (
+            after is not None
+            and len(chosen) < self.max_sentences
+            and (after.terms & (query | lead.terms) or _ANAPHORA.match(after.text))
+        ):
+            chosen.append(after)
+        for score, unit in scored[1:]:
+            if len(chosen) >= self.max_sentences or score < max(self.min_relevance, best * 0.6):
+                break
+            if unit in chosen or (unit.terms & query) <= covered:
+                continue
+            if unit.doc not in {c.doc for c in chosen} and score < best * 0.8:
+                continue  # another passage only for a point nearly as relevant
+            chosen.append(unit)
+            covered |= unit.terms & query
+        return chosen
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A sentence, bullet, list step or table row of a passage."""
+
+    doc: int
+    position: int
+    text: str
+    terms: set[str] = field(compare=False, hash=False)
+    title_terms: set[str] = field(compare=False, hash=False)
+
+
+def score_units(
+    question: str, query: set[str], units: Sequence[_Unit], documents: int
+) -> list[tuple[float, _Unit]]:
+    """How well each unit answers the question.
+
+    The base is the IDF-weighted share of the question's terms found in the sentence and its
+    passage title, blended with how well its whole passage covers the question and a small prior
+    for the passages the search ranked first. Word pairs of the question found as they are add a
+    little. A sentence that leans on the one before ("It...", "All of the above...") or negates
+    what a positive question asks about counts less; a question in the passage (an FAQ entry)
+    hands most of its relevance to the sentence that answers it. A sentence holding the kind
+    of fact the question asks for ("how long": a duration, "how much": an amount) gains a little.
+    """
+    idf = Idf(u.terms | u.title_terms for u in units)
+    # Flattened IDF: over a handful of retrieved passages the word that made them relevant is in
+    # most of them, and must not count for less than an incidental one. Words no passage has
+    # weigh like an average word, not like the rarest one; number words hardly count.
+    seen = [1.0 + idf.weight(t) for t in query if idf.seen(t)]
+    usual = sum(seen) / len(seen) if seen else 1.0
+    weights = {
+        t: 0.3 if t in _NUMBER_WORDS else (1.0 + idf.weight(t) if idf.seen(t) else usual)
+        for t in query
+    }
+    total = sum(weights.values()) or 1.0
+
+    def share(found: set[str]) -> float:
+        return sum(w for t, w in weights.items() if t in found) / total
+
+    passage_terms: dict[int, set[str]] = {}
+    for unit in units:
+        passage_terms.setdefault(unit.doc, set(unit.title_terms)).update(unit.terms)
+    pairs = query_pairs(question)
+    asks_negative = bool(_NEGATION.search(question))
+    wanted = [shape for cue, shape in _ANSWER_SHAPES if cue.search(question)]
+    raw: list[float] = []
+    for unit in units:
+        score = 0.55 * share(unit.terms | unit.title_terms) + 0.15 * share(unit.terms)
+        score += 0.3 * share(passage_terms[unit.doc])
+        if pairs:
+            score += 0.15 * len(pairs & sentence_pairs(unit.text)) / len(pairs)
+        if any(shape.search(unit.text) for shape in wanted):
+            score += 0.1  # the kind of fact asked for: a duration, an amount, a place...
+        if _ANAPHORA.match(unit.text):
+            score *= 0.75
+        if not asks_negative and _NEGATION.search(unit.text) and unit.terms & query:
+            score *= 0.85
+        raw.append(score + 0.05 * (documents - unit.doc) / max(1, documents))
+    scores = list(raw)
+    for index, unit in enumerate(units):
+        if unit.text.rstrip().endswith("?"):
+            scores[index] = raw[index] * 0.5
+            follower = index + 1
+            if follower < len(units) and units[follower].doc == unit.doc:
+                scores[follower] = max(scores[follower], raw[index] * 0.95)
+    return list(zip(scores, units, strict=True))
+
+
+_DURATION = re.compile(
+    r"(?i)\b(?:\d+|one|two|three|four|five|six|seven|ten|fourteen|thirty|sixty|next)"
+    r"(?:\s*(?:-|to)\s*\d+)?[\s-]+(?:business\s+|working\s+)?"
+    r"(?:minutes?|hours?|days?|weeks?|months?|years?)\b|\blifetime\b|\bimmediately\b"
+)
+_ANSWER_SHAPES = (
+    (re.compile(r"(?i)\bhow (?:long|many days|soon|quickly)\b|\bwhen will\b"), _DURATION),
+    (
+        re.compile(r"(?i)\bhow much\b|\b(?:cost|costs|price|fee|fees|charge)\b"),
+        re.compile(r"[$€£]\s?\d|\b\d+(?:\.\d+)?\s?(?:usd|dollars|%)|\bfree\b", re.I),
+    ),
+    (
+        re.compile(r"(?i)\bwhere\b"),
+        re.compile(r"\b(?:in|at|to|from) (?:the )?[A-Z][a-z]+|\b(?:page|menu|section)\b"),
+    ),
+)
+_NUMBER_WORDS = frozenset(
+    [
+        "zero",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "first",
+        "second",
+        "third",
+    ]
+)
+_NEGATION = re.compile(
+    r"(?i)\b(?:not|no|never|cannot|can't|don't|doesn't|isn't|aren't|won't|without)\b"
+)
+_ANAPHORA = re.compile(
+    r"(?i)^(?:it|this|that|these|those|they|them|there|all of the above|the above|also|then|"
+    r"once|otherwise|change it|do this|in that case)\b"
+)
+_TABLE_ROW = re.compile(r"^\|?[^|\n]+(?:\|[^|\n]*)+\|?$")
+_STEP = re.compile(r"\n\s*\d{1,2}[.)]\s+")
+
+
+def passage_units(text: str) -> list[str]:
+    """What an answer quotes from a passage: its sentences and list items, with each table row
+    written out as a sentence that names its columns (``Canada: flat rate $19.95, delivery time
+    5-8 business days``)."""
+    units: list[str] = []
+    header: list[str] | None = None
+    prose: list[str] = []
+
+    def flush() -> None:
+        if prose:
+            units.extend(split_sentences(_STEP.sub("\n- ", "\n" + "\n".join(prose)).strip()))
+            prose.clear()
+
+    for line in text.splitlines():
+        stripped = line.strip()
+        if _TABLE_ROW.match(stripped) and stripped.count("|") >= 1:
+            flush()
+            cells = [c.strip() for c in stripped.strip("|").split("|")]
+            if set("".join(cells)) <= set("-: "):
+                continue  # the separator row of a Markdown table
+            if header is None:
+                header = cells
+                continue
+            units.append(_row_sentence(header, cells))
+            continue
+        header = None
+        prose.append(line)
+    flush()
+    return [u.lstrip("-*\u2022 ") for u in units if u.strip(" -*\u2022")]
+
+
+def _row_sentence(header: list[str], cells: list[str]) -> str:
+    facts = [
+        f"{name[:1].lower() + name[1:]} {value}" if name else value
+        for name, value in zip(header[1:], cells[1:], strict=False)
+        if value
+    ]
+    return f"{cells[0]}: {', '.join(facts)}" if facts else cells[0]
+
+
+def query_pairs(text: str) -> set[tuple[str, str]]:
+    """Consecutive content words of the question."""
+    return {(a, b) for a, b in pairwise(terms(text)) if a != b}
+
+
+def sentence_pairs(text: str) -> set[tuple[str, str]]:
+    return set(pairwise(terms(text)))
 
 
 def _ensure_period(sentence: str) -> str:

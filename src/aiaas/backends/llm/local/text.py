@@ -36,6 +36,12 @@ STOPWORDS = frozenset(
 )  # fmt: skip
 
 
+SOCIAL_WORDS = frozenset(
+    {"hi", "hello", "hey", "thanks", "thank", "bye", "goodbye", "cheers", "morning", "evening"}
+)
+"""Greetings and thanks: stop words for search, but what tells small talk apart."""
+
+
 def stem(word: str) -> str:
     """A light suffix stripper so that ``returns``/``returned``/``returning`` meet at ``return``."""
     if word.isdigit() or len(word) <= 3:
@@ -73,6 +79,11 @@ def term_set(text: str) -> set[str]:
     return set(terms(text))
 
 
+def class_terms(text: str) -> set[str]:
+    """The terms a classification looks at: the content words plus greetings and thanks."""
+    return term_set(text) | (set(words(text)) & SOCIAL_WORDS)
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences (and bullet items) of a passage, stripped, empty ones dropped."""
     parts = _SENTENCE_END.split(text.strip())
@@ -95,6 +106,10 @@ class Idf:
             self._n += 1
             for term in doc:
                 self._df[term] = self._df.get(term, 0) + 1
+
+    def seen(self, term: str) -> bool:
+        """Whether any document has ``term``."""
+        return term in self._df
 
     def weight(self, term: str) -> float:
         df = self._df.get(term, 0)
