@@ -19,7 +19,13 @@ from aiaas.tenancy.dependencies import (
     require,
     require_platform_admin,
 )
-from aiaas.tenancy.permissions import Principal
+from aiaas.tenancy.permissions import (
+    DOMAINS,
+    PERMISSION_CATALOG,
+    Principal,
+    Role,
+    role_permissions_in_order,
+)
 from aiaas.tenancy.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -29,7 +35,10 @@ from aiaas.tenancy.schemas import (
     LoginIn,
     LogoutIn,
     MeOut,
+    PermissionCatalogOut,
+    PermissionOut,
     RefreshIn,
+    RolePermissionsOut,
     TenantCreate,
     TenantOut,
     TenantPage,
@@ -100,6 +109,27 @@ async def me(principal: CurrentPrincipal) -> MeOut:
         tenant_id=principal.tenant_id,
         tenant_slug=principal.tenant_slug,
         plan=principal.plan,
+    )
+
+
+# Any credential may read it: the catalogue is the same for everyone and holds no tenant data.
+@auth_router.get("/permissions", response_model=PermissionCatalogOut)
+async def permission_catalog(principal: CurrentPrincipal) -> PermissionCatalogOut:
+    """Every permission with what it allows and its domain, and the permissions of each role."""
+    return PermissionCatalogOut(
+        permissions=[
+            PermissionOut(
+                name=p.name,
+                description=p.description,
+                domain=p.domain,
+                domain_label=DOMAINS.get(p.domain, p.domain),
+            )
+            for p in PERMISSION_CATALOG
+        ],
+        roles=[
+            RolePermissionsOut(role=role, permissions=role_permissions_in_order(role))
+            for role in Role
+        ],
     )
 
 

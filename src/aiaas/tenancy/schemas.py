@@ -14,6 +14,7 @@ from pydantic import (
     EmailStr,
     Field,
     SecretStr,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -82,6 +83,32 @@ class MeOut(BaseModel):
     tenant_id: UUID | None
     tenant_slug: str | None
     plan: str | None
+
+
+# The schema lists the names so typed clients know every permission at compile time.
+PermissionName = Annotated[
+    str,
+    WithJsonSchema(
+        {"type": "string", "enum": list(PERMISSIONS), "description": "A permission name"}
+    ),
+]
+
+
+class PermissionOut(BaseModel):
+    name: PermissionName
+    description: str = Field(description="What the permission allows, for people")
+    domain: str = Field(description="Key of the domain the permission is listed under")
+    domain_label: str = Field(description="Display name of the domain")
+
+
+class RolePermissionsOut(BaseModel):
+    role: Role
+    permissions: list[PermissionName] = Field(description="Granted permissions, catalogue order")
+
+
+class PermissionCatalogOut(BaseModel):
+    permissions: list[PermissionOut] = Field(description="Every permission, in catalogue order")
+    roles: list[RolePermissionsOut]
 
 
 # ---- tenants -----------------------------------------------------------------------------------

@@ -127,6 +127,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/permissions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Permission Catalog
+         * @description Every permission with what it allows and its domain, and the permissions of each role.
+         */
+        get: operations["permission_catalog_api_v1_auth_permissions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/refresh": {
         parameters: {
             query?: never;
@@ -2244,6 +2264,40 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** PermissionCatalogOut */
+        PermissionCatalogOut: {
+            /**
+             * Permissions
+             * @description Every permission, in catalogue order
+             */
+            permissions: components["schemas"]["PermissionOut"][];
+            /** Roles */
+            roles: components["schemas"]["RolePermissionsOut"][];
+        };
+        /** PermissionOut */
+        PermissionOut: {
+            /**
+             * Description
+             * @description What the permission allows, for people
+             */
+            description: string;
+            /**
+             * Domain
+             * @description Key of the domain the permission is listed under
+             */
+            domain: string;
+            /**
+             * Domain Label
+             * @description Display name of the domain
+             */
+            domain_label: string;
+            /**
+             * Name
+             * @description A permission name
+             * @enum {string}
+             */
+            name: "tenant:read" | "tenant:write" | "users:read" | "users:write" | "api_keys:read" | "api_keys:write" | "audit:read" | "events:read" | "chat:read" | "chat:write" | "inbox:write" | "knowledge:read" | "knowledge:write" | "workflows:read" | "workflows:write" | "tools:read" | "tools:write" | "router:read" | "router:write" | "analytics:read" | "billing:read" | "billing:write";
+        };
         /** PolicyIn */
         PolicyIn: {
             /** Allowed Tiers */
@@ -2376,6 +2430,15 @@ export interface components {
          * @enum {string}
          */
         Role: "owner" | "admin" | "agent" | "viewer";
+        /** RolePermissionsOut */
+        RolePermissionsOut: {
+            /**
+             * Permissions
+             * @description Granted permissions, catalogue order
+             */
+            permissions: ("tenant:read" | "tenant:write" | "users:read" | "users:write" | "api_keys:read" | "api_keys:write" | "audit:read" | "events:read" | "chat:read" | "chat:write" | "inbox:write" | "knowledge:read" | "knowledge:write" | "workflows:read" | "workflows:write" | "tools:read" | "tools:write" | "router:read" | "router:write" | "analytics:read" | "billing:read" | "billing:write")[];
+            role: components["schemas"]["Role"];
+        };
         /** RunDetail */
         RunDetail: {
             /** Conversation Id */
@@ -3544,6 +3607,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MeOut"];
+                };
+            };
+        };
+    };
+    permission_catalog_api_v1_auth_permissions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PermissionCatalogOut"];
                 };
             };
         };

@@ -4,9 +4,10 @@ import { useMemo, useState } from "react";
 import { api, type ApiKeyCreated, unwrap } from "../../api/client";
 import { useAuth } from "../../auth/context";
 import { groupPermissions } from "../../auth/permissions";
+import { usePermissionCatalog } from "../../auth/usePermissionCatalog";
 import { Button } from "../../components/Button";
 import { Dialog } from "../../components/Dialog";
-import { ErrorAlert } from "../../components/feedback";
+import { ErrorAlert, LoadingState } from "../../components/feedback";
 import { Checkbox, TextField } from "../../components/Field";
 import { endOfLocalDayIso } from "../../lib/format";
 
@@ -25,8 +26,12 @@ function todayIso(): string {
 export function CreateKeyDialog({ open, onClose, onCreated }: Props) {
   const auth = useAuth();
   const queryClient = useQueryClient();
+  const catalog = usePermissionCatalog();
   // A key can hold at most the permissions of the person creating it.
-  const groups = useMemo(() => groupPermissions(auth.me?.permissions ?? []), [auth.me]);
+  const groups = useMemo(
+    () => (catalog.data ? groupPermissions(catalog.data.permissions, auth.me?.permissions ?? []) : []),
+    [catalog.data, auth.me],
+  );
   const [name, setName] = useState("");
   const [expires, setExpires] = useState("");
   const [scopes, setScopes] = useState<Set<string>>(new Set());
@@ -128,10 +133,10 @@ export function CreateKeyDialog({ open, onClose, onCreated }: Props) {
         <div className="flex flex-wrap items-center justify-between gap-2">
           <legend className="text-sm font-medium text-slate-800">Scopes</legend>
           <div className="flex gap-2">
-            <Button variant="ghost" size="sm" onClick={() => setScopes(new Set(readNames))}>
+            <Button variant="ghost" size="sm" disabled={!catalog.data} onClick={() => setScopes(new Set(readNames))}>
               Read-only
             </Button>
-            <Button variant="ghost" size="sm" onClick={() => setScopes(new Set(allNames))}>
+            <Button variant="ghost" size="sm" disabled={!catalog.data} onClick={() => setScopes(new Set(allNames))}>
               All
             </Button>
             <Button variant="ghost" size="sm" onClick={() => setScopes(new Set())}>
@@ -144,12 +149,16 @@ export function CreateKeyDialog({ open, onClose, onCreated }: Props) {
             {scopeError}
           </p>
         )}
+        {catalog.isPending && <LoadingState label="Loading scopes…" />}
+        {catalog.isError && (
+          <ErrorAlert title="Could not load the scopes" error={catalog.error} onRetry={() => void catalog.refetch()} />
+        )}
         <div className="mt-3 grid gap-3 sm:grid-cols-2">
           {groups.map((group) => {
             const names = group.permissions.map((p) => p.name);
             const chosen = names.filter((scope) => scopes.has(scope)).length;
             return (
-              <div key={group.label} className="rounded-md border border-slate-200 p-3">
+              <div key={group.domain} className="rounded-md border border-slate-200 p-3">
                 <Checkbox
                   label={group.label}
                   checked={chosen === names.length}
