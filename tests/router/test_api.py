@@ -18,6 +18,7 @@ async def test_decide_on_a_cold_tenant_uses_the_safe_tier(env: Stack) -> None:
     assert any("cold" in reason for reason in body["reasons"]), body["reasons"]
     record = await env.client.get(f"/api/v1/router/decisions/{body['id']}", headers=tenant.auth)
     assert record.status_code == 200 and record.json()["feedback_at"] is None
+    assert record.json()["outcome_source"] is None and record.json()["turn_cost_micros"] is None
 
 
 async def test_high_retrieval_confidence_exits_early(env: Stack) -> None:
@@ -39,6 +40,9 @@ async def test_feedback_is_recorded_once(env: Stack) -> None:
     result = first.json()
     assert result["quality"] == 1.0 and result["cost_micros"] > 0
     assert result["reward"] < 1.0
+    record = await env.client.get(f"/api/v1/router/decisions/{body['id']}", headers=tenant.auth)
+    assert record.json()["outcome_source"] == "explicit"
+    assert record.json()["cost_micros"] == result["cost_micros"]
     again = await feedback(env.client, tenant, body["id"], rating=0)
     assert again.status_code == 409 and again.json()["code"] == "feedback_already_recorded"
     empty = await decide(env.client, tenant, "hello")

@@ -114,3 +114,39 @@ def test_restricted_arms_and_allowed_subset() -> None:
         _vector(EASY[0]), alpha=1.0, allowed=["small"], safe_arm="large", warmup=0
     )
     assert choice.greedy == choice.optimistic == "small"
+
+
+def test_revise_equals_learning_the_revised_reward() -> None:
+    rng = random.Random(7)
+    history = [
+        (rng.choice(ARMS), _vector(rng.choice(EASY + HARD)), rng.random()) for _ in range(40)
+    ]
+    revised_at, change = 17, -0.75
+    learnt, direct = LinUCB(ARMS, DIMENSIONS), LinUCB(ARMS, DIMENSIONS)
+    for i, (arm, x, r) in enumerate(history):
+        learnt.update(arm, x, r)
+        direct.update(arm, x, r + change if i == revised_at else r)
+    arm, x, _ = history[revised_at]
+    learnt.revise(arm, x, change)
+    probe = _vector(HARD[0])
+    assert learnt.counts == direct.counts
+    for got, want in zip(learnt.estimate(probe, ARMS), direct.estimate(probe, ARMS), strict=True):
+        assert got == pytest.approx(want, abs=1e-9)
+    before = learnt.to_dict()
+    learnt.revise("no-such-arm", x, 1.0)
+    learnt.revise(arm, x[:-1], 1.0)  # a context of another dimension is not this policy's
+    learnt.revise(arm, x, 0.0)
+    assert learnt.to_dict() == before
+
+
+def test_revise_outcome_moves_the_smoothed_quality_within_bounds() -> None:
+    policy = LinUCB(ARMS, DIMENSIONS)
+    policy.record_outcome("k", 0.5)
+    policy.record_outcome("k", 1.0)
+    smoothed = policy.outcomes["k"]
+    policy.revise_outcome("k", -1.0)
+    assert policy.outcomes["k"] == pytest.approx(smoothed - 0.1)
+    policy.revise_outcome("k", -100.0)
+    assert policy.outcomes["k"] == 0.0
+    policy.revise_outcome("missing", 1.0)
+    assert "missing" not in policy.outcomes

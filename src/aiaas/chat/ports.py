@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aiaas.kit.db import Database
 from aiaas.orchestrator.context import WorkflowEvent
 
 
@@ -50,6 +51,16 @@ class Decision(Protocol):
     early_exit: Any
 
 
+class PreparedDecision(Protocol):
+    """A decision made but not recorded yet (see :meth:`ModelRouter.prepare`)."""
+
+    @property
+    def id(self) -> Any: ...
+
+    @property
+    def decision(self) -> Decision: ...
+
+
 class ModelRouter(Protocol):
     """Chooses workflow and model tier for a message."""
 
@@ -64,3 +75,21 @@ class ModelRouter(Protocol):
         customer_tier: str | None,
         retrieval_confidence: float | None,
     ) -> Decision: ...
+
+    async def prepare(
+        self,
+        db: Database,
+        tenant: Any,
+        message: str,
+        *,
+        conversation_id: str | None = None,
+        turn: int = 1,
+        customer_tier: str | None = None,
+        retrieval_confidence: float | None = None,
+    ) -> PreparedDecision:
+        """Decide without recording; the database is read only on a cold cache."""
+        ...
+
+    async def record(self, session: AsyncSession, prepared: Any) -> None:
+        """Persist a prepared decision and its event in ``session``."""
+        ...

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from aiaas.backends.cache import Cache
 from aiaas.backends.llm import LLMProvider, build_llm_provider
@@ -16,6 +24,97 @@ from aiaas.kit.db import Database
 from aiaas.kit.security import JwtCodec
 from aiaas.realtime.fanout import build_fanout
 from aiaas.realtime.hub import Hub
+
+log = logging.getLogger(__name__)
+
+Write = Callable[[AsyncSession], Awaitable[None]]
+
+
+class GroupCommit:
+    """Writes of concurrent requests of one tenant committed together, one transaction per batch.
+
+    A caller's :meth:`write` returns once its rows are committed, so nothing is answered before it
+    is stored; while one batch commits, the writes arriving meanwhile queue for the next. Each
+    write runs in its caller's context (request id, trace and actor reach its events). A batch that
+    fails is retried write by write, so one bad write fails only its own caller.
+    """
+
+    def __init__(self, db: Database, max_batch: int = 128) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._pending: dict[UUID, list[_Queued]] = {}
+        self._draining: set[UUID] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def write(self, tenant_id: UUID, work: Write) -> None:
+        """Run ``work`` in a transaction of ``tenant_id`` (shared with other waiting writes) and
+        return once it committed; raise what ``work`` or its commit raised."""
+        queued = _Queued(
+            work, contextvars.copy_context(), asyncio.get_running_loop().create_future()
+        )
+        self._pending.setdefault(tenant_id, []).append(queued)
+        if tenant_id not in self._draining:
+            self._draining.add(tenant_id)
+            task = asyncio.create_task(self._drain(tenant_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        await queued.done
+
+    async def _drain(self, tenant_id: UUID) -> None:
+        batch: list[_Queued] = []
+        try:
+            while queued := self._pending.pop(tenant_id, None):
+                batch, rest = queued[: self.max_batch], queued[self.max_batch :]
+                if rest:
+                    self._pending[tenant_id] = rest + self._pending.get(tenant_id, [])
+                try:
+                    await self._commit(tenant_id, batch)
+                except Exception as exc:
+                    if len(batch) == 1:
+                        batch[0].fail(exc)
+                        continue
+                    log.warning("a batch of %d writes failed; retrying one by one", len(batch))
+                    for item in batch:
+                        try:
+                            await self._commit(tenant_id, [item])
+                        except Exception as alone:
+                            item.fail(alone)
+                        else:
+                            item.succeed()
+                else:
+                    for item in batch:
+                        item.succeed()
+        except BaseException as exc:  # cancelled at shutdown: no caller may wait forever
+            for item in [*batch, *self._pending.pop(tenant_id, [])]:
+                item.fail(exc)
+            raise
+        finally:
+            self._draining.discard(tenant_id)
+
+    async def _commit(self, tenant_id: UUID, batch: list[_Queued]) -> None:
+        async with self.db.transaction(tenant_id) as session:
+            for item in batch:
+                # In the caller's context, so its events carry its request id, trace and actor.
+                await asyncio.create_task(_run(item.work, session), context=item.context)
+
+
+@dataclass(slots=True)
+class _Queued:
+    work: Write
+    context: contextvars.Context
+    done: asyncio.Future[None]
+
+    def succeed(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+
+
+async def _run(work: Write, session: AsyncSession) -> None:
+    await work(session)
 
 
 class ChatRuntime:
@@ -38,6 +137,7 @@ class ChatRuntime:
         self.hub = Hub(build_fanout(settings.redis_url, settings.namespace))
         self.webhooks = WebhookDispatcher(db, settings.chat)
         self.router = router
+        self.writes = GroupCommit(db)
         self.service = ChatService(
             db,
             settings.chat,

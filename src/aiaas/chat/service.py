@@ -1,7 +1,7 @@
 """Conversations and customer turns: persist, route, run the workflow, persist the answer, publish.
 
-A turn is a short transaction that stores the customer's message (and claims the Idempotency-Key),
-the workflow run outside any transaction (tokens stream to the caller and to the conversation's
+A turn is a short transaction that stores the customer's message (and claims the Idempotency-Key)
+with the router's decision for it, the workflow run outside any transaction (tokens stream to the caller and to the conversation's
 realtime topic as they come), and a second short transaction that stores the replies with their
 usage, cost and latency and the conversation's new status, each with its events.
 """
@@ -217,7 +217,7 @@ class ChatService:
         if isinstance(claimed, TurnOut):
             yield {"type": "turn", "result": claimed.model_dump(mode="json")}
             return
-        conversation, customer, history, turn_number = claimed
+        conversation, customer, history, decision = claimed
         topic = conversation_topic(str(tenant_id), str(conversation_id))
         await self.hub.publish(topic, message_frame(customer))
         if conversation.status in (WAITING, WITH_HUMAN):
@@ -232,7 +232,6 @@ class ChatService:
             await self._finish_idempotency(tenant_id, idempotency_key, result)
             yield {"type": "turn", "result": result.model_dump(mode="json")}
             return
-        decision = await self._decide(tenant_id, conversation, content, turn_number)
         workflow = conversation.workflow or _attr(decision, "workflow")
         tier = _attr(decision, "tier")
         state = TurnState(model=_attr(decision, "model"))
@@ -306,7 +305,9 @@ class ChatService:
     # ---- steps ----------------------------------------------------------------------------------
     async def _store_customer_message(
         self, tenant_id: UUID, conversation_id: UUID, content: str, key: str | None
-    ) -> TurnOut | tuple[Conversation, MessageOut, list[dict[str, Any]], int]:
+    ) -> TurnOut | tuple[Conversation, MessageOut, list[dict[str, Any]], Any]:
+        """Store the customer's message and, when the turn goes to the bot, the router's decision
+        for it (one transaction: the decision's reads are cached, so it only adds its rows)."""
         try:
             async with self.db.transaction(tenant_id) as session:
                 conversation = await load_conversation(session, conversation_id)
@@ -323,9 +324,20 @@ class ChatService:
                 customer = await add_message(
                     session, conversation, Message(role="customer", content=content)
                 )
-                turns = await messages.count_customer_turns(conversation.id)
                 history = [{"role": m.role, "content": m.content} for m in earlier]
-                return conversation, MessageOut.model_validate(customer), history, turns
+                decision = None
+                to_bot = conversation.status not in (WAITING, WITH_HUMAN)
+                if self.router is not None and not conversation.workflow and to_bot:
+                    decision = await self.router.decide(
+                        session,
+                        tenant_id,
+                        content,
+                        conversation_id=str(conversation.id),
+                        turn=await messages.count_customer_turns(conversation.id),
+                        customer_tier=(conversation.meta or {}).get("customer_tier"),
+                        retrieval_confidence=None,
+                    )
+                return conversation, MessageOut.model_validate(customer), history, decision
         except IntegrityError:
             # Another request claimed the same key between our read and our insert.
             raise IdempotencyInProgress("a send with this Idempotency-Key is in progress") from None
@@ -371,22 +383,6 @@ class ChatService:
             row = await repo.by_key(key)
             if row is not None and row.response is None:
                 await repo.delete(row)
-
-    async def _decide(
-        self, tenant_id: UUID, conversation: Conversation, content: str, turn: int
-    ) -> Any:
-        if self.router is None or conversation.workflow:
-            return None
-        async with self.db.transaction(tenant_id, write=True) as session:
-            return await self.router.decide(
-                session,
-                tenant_id,
-                content,
-                conversation_id=str(conversation.id),
-                turn=turn,
-                customer_tier=(conversation.meta or {}).get("customer_tier"),
-                retrieval_confidence=None,
-            )
 
     async def _store_replies(
         self,

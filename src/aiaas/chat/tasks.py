@@ -33,6 +33,7 @@ from aiaas.events.envelope import EventEnvelope, bus_subject
 from aiaas.events.outbox import record_event
 from aiaas.kit.errors import AppError
 from aiaas.kit.pagination import PageParams, encode_cursor
+from aiaas.router.config import RouterSettings
 
 log = logging.getLogger(__name__)
 FEEDBACK = "chat.feedback.received"
@@ -40,15 +41,8 @@ TURN_COMPLETED = "chat.turn.completed"
 MESSAGE_CREATED = "chat.message.created"
 STATUS_CHANGED = "chat.conversation.status_changed"
 
-REASK_WINDOW = timedelta(minutes=5)
-"""How soon after the customer's previous message a near-repeat counts as a re-ask.
-
-Meant to become the router setting ``reask_window_seconds`` (default 300)."""
-
-REASK_SIMILARITY = 0.6
-"""Jaccard similarity of the content words at which two messages are the same question.
-
-Meant to become the router setting ``reask_similarity`` (default 0.6)."""
+ROUTER_DEFAULTS = RouterSettings()
+"""The re-ask window and similarity when no settings are given (``AIAAS_ROUTER__REASK_*``)."""
 
 REASK_TYPO_SIMILARITY = 0.85
 """Dice similarity of the character trigrams at which two messages are the same text typed again."""
@@ -111,12 +105,15 @@ def similarity(previous: str, current: str) -> float:
     return max(words, dice if dice >= REASK_TYPO_SIMILARITY else 0.0)
 
 
-def is_reask(previous: Message, current: Message) -> bool:
-    """Whether ``current`` repeats the customer's ``previous`` message within the re-ask window."""
+def is_reask(
+    previous: Message, current: Message, settings: RouterSettings = ROUTER_DEFAULTS
+) -> bool:
+    """Whether ``current`` repeats the customer's ``previous`` message within the re-ask window
+    (``settings.reask_window_seconds``, similarity at least ``settings.reask_similarity``)."""
     elapsed = current.created_at - previous.created_at
-    if elapsed < timedelta(0) or elapsed > REASK_WINDOW:
+    if elapsed < timedelta(0) or elapsed > timedelta(seconds=settings.reask_window_seconds):
         return False
-    return similarity(previous.content, current.content) >= REASK_SIMILARITY
+    return similarity(previous.content, current.content) >= settings.reask_similarity
 
 
 class FeedbackRewardConsumer(Consumer):
@@ -185,7 +182,7 @@ class OutcomeRewardConsumer(Consumer):
         if current is None or current.role != "customer":
             return
         previous = await _previous_customer_message(messages, current)
-        if previous is None or not is_reask(previous, current):
+        if previous is None or not is_reask(previous, current, self.chat.settings.router):
             return
         conversation = str(current.conversation_id)
         # The decision that answered the previous message: made after it, before the repeat.

@@ -13,9 +13,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from aiaas.backends.llm.types import (
     ChatMessage,
@@ -26,6 +28,7 @@ from aiaas.backends.llm.types import (
 )
 from aiaas.chat import events as ev
 from aiaas.chat.dependencies import ChatDep
+from aiaas.chat.ports import PreparedDecision
 from aiaas.chat.runtime import ChatRuntime
 from aiaas.events.outbox import record_event
 from aiaas.kit.errors import BadRequest, NotFound
@@ -137,28 +140,19 @@ def _arguments(raw: str) -> dict[str, Any]:
 
 async def _chat_request(
     chat: ChatRuntime, principal: Principal, body: CompletionRequest
-) -> tuple[ChatRequest, str | None]:
+) -> tuple[ChatRequest, PreparedDecision | None]:
     messages = _messages(body)
     model: str | None = body.model
     tier: str | None = None
-    decision_id: str | None = None
+    prepared: PreparedDecision | None = None
     if body.model == AUTO:
         model = None
         if chat.router is not None and principal.tenant_id is not None:
             last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
-            async with chat.service.db.transaction(principal.tenant_id, write=True) as session:
-                decision = await chat.router.decide(
-                    session,
-                    principal.tenant_id,
-                    last_user,
-                    conversation_id=None,
-                    turn=1,
-                    customer_tier=None,
-                    retrieval_confidence=None,
-                )
-            model = getattr(decision, "model", None)
-            tier = getattr(decision, "tier", None)
-            decision_id = str(getattr(decision, "id", "") or "") or None
+            # Decided in memory now, recorded with the usage once the completion is done.
+            prepared = await chat.router.prepare(chat.service.db, principal, last_user, turn=1)
+            model = prepared.decision.model
+            tier = prepared.decision.tier
     elif body.model not in chat.catalog:
         raise NotFound(f"The model `{body.model}` does not exist", code="model_not_found")
     request = ChatRequest(
@@ -172,36 +166,57 @@ async def _chat_request(
         max_output_tokens=body.max_completion_tokens or body.max_tokens,
         temperature=body.temperature,
     )
-    return request, decision_id
+    return request, prepared
 
 
-async def _meter(
+async def _record(
     chat: ChatRuntime,
     principal: Principal,
     completion_id: str,
-    result: ChatResult,
-    decision_id: str | None,
+    result: ChatResult | None,
+    prepared: PreparedDecision | None,
     stream: bool,
     started: float,
 ) -> None:
-    assert principal.tenant_id is not None
-    async with chat.service.db.transaction(principal.tenant_id) as session:
-        await record_event(
-            session,
-            "chat.completion.created",
-            ev.CompletionCreated(
-                completion_id=completion_id,
-                model=result.model,
-                decision_id=decision_id,
-                stream=stream,
-                input_tokens=result.usage.input_tokens,
-                output_tokens=result.usage.output_tokens,
-                cost_micros=result.cost_micros,
-                latency_ms=int((time.perf_counter() - started) * 1000),
-            ),
-            subject_type="completion",
-            subject_id=completion_id,
+    """Write the request's router decision and its metering event in one transaction, shared
+    with the concurrent requests of the tenant (group commit), before the response completes.
+
+    Shielded from cancellation: a client that hangs up as the completion ends must not leave the
+    decision or the usage unrecorded. Without a result (the model call failed, or a stream was cut
+    short) only the decision is recorded.
+    """
+    tenant_id = principal.tenant_id
+    assert tenant_id is not None
+    if result is None and prepared is None:
+        return
+    router = chat.router
+    usage = None
+    if result is not None:
+        usage = ev.CompletionCreated(
+            completion_id=completion_id,
+            model=result.model,
+            decision_id=str(prepared.id) if prepared is not None else None,
+            stream=stream,
+            input_tokens=result.usage.input_tokens,
+            output_tokens=result.usage.output_tokens,
+            cost_micros=result.cost_micros,
+            latency_ms=int((time.perf_counter() - started) * 1000),
         )
+
+    async def write(session: AsyncSession) -> None:
+        if prepared is not None and router is not None:
+            await router.record(session, prepared)
+        if usage is not None:
+            await record_event(
+                session,
+                "chat.completion.created",
+                usage,
+                subject_type="completion",
+                subject_id=completion_id,
+            )
+
+    with anyio.CancelScope(shield=True):
+        await chat.writes.write(tenant_id, write)
 
 
 def _usage(result: ChatResult) -> dict[str, int]:
@@ -235,12 +250,16 @@ async def chat_completions(
 ) -> Any:
     """Create a chat completion (OpenAI wire format, streaming or not)."""
     started = time.perf_counter()
-    llm_request, decision_id = await _chat_request(chat, principal, body)
+    llm_request, prepared = await _chat_request(chat, principal, body)
     completion_id = "chatcmpl-" + secrets.token_hex(12)
     created = int(time.time())
     if not body.stream:
-        result = await chat.llm.complete(llm_request)
-        await _meter(chat, principal, completion_id, result, decision_id, False, started)
+        try:
+            result = await chat.llm.complete(llm_request)
+        except BaseException:
+            await _record(chat, principal, completion_id, None, prepared, False, started)
+            raise
+        await _record(chat, principal, completion_id, result, prepared, False, started)
         message: dict[str, Any] = {"role": "assistant", "content": result.content, "refusal": None}
         if result.tool_calls:
             message["tool_calls"] = _tool_calls(result)
@@ -262,7 +281,11 @@ async def chat_completions(
         }
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     stream = chat.llm.stream(llm_request)
-    first = await anext(stream)  # errors before the first byte become a proper status
+    try:
+        first = await anext(stream)  # errors before the first byte become a proper status
+    except BaseException:
+        await _record(chat, principal, completion_id, None, prepared, True, started)
+        raise
     return StreamingResponse(
         _chunks(
             chat,
@@ -273,7 +296,7 @@ async def chat_completions(
             completion_id,
             created,
             include_usage,
-            decision_id,
+            prepared,
             started,
         ),
         media_type="text/event-stream",
@@ -290,7 +313,7 @@ async def _chunks(
     completion_id: str,
     created: int,
     include_usage: bool,
-    decision_id: str | None,
+    prepared: PreparedDecision | None,
     started: float,
 ) -> AsyncIterator[bytes]:
     model = body.model if body.model != AUTO else AUTO
@@ -317,37 +340,39 @@ async def _chunks(
         async for item in stream:
             yield item
 
-    async for item in deltas():
-        if item.result is not None:
-            result = item.result
-            model = result.model
-        if item.text or not role_sent:
-            yield chunk(
-                {"role": "assistant", "content": item.text}
-                if not role_sent
-                else {"content": item.text},
-                None,
-            )
-            role_sent = True
-    if result is None:
-        return
-    if result.tool_calls:
-        calls = [{"index": i, **call} for i, call in enumerate(_tool_calls(result))]
-        yield chunk({"tool_calls": calls}, None)
-    yield chunk({}, _finish_reason(result))
-    if include_usage:
-        data = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "system_fingerprint": None,
-            "choices": [],
-            "usage": _usage(result),
-        }
-        yield b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
-    yield b"data: [DONE]\n\n"
-    await _meter(chat, principal, completion_id, result, decision_id, True, started)
+    try:
+        async for item in deltas():
+            if item.result is not None:
+                result = item.result
+                model = result.model
+            if item.text or not role_sent:
+                yield chunk(
+                    {"role": "assistant", "content": item.text}
+                    if not role_sent
+                    else {"content": item.text},
+                    None,
+                )
+                role_sent = True
+        if result is None:
+            return
+        if result.tool_calls:
+            calls = [{"index": i, **call} for i, call in enumerate(_tool_calls(result))]
+            yield chunk({"tool_calls": calls}, None)
+        yield chunk({}, _finish_reason(result))
+        if include_usage:
+            data = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": None,
+                "choices": [],
+                "usage": _usage(result),
+            }
+            yield b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+        yield b"data: [DONE]\n\n"
+    finally:
+        await _record(chat, principal, completion_id, result, prepared, True, started)
 
 
 @router.get("/models")

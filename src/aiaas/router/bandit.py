@@ -98,6 +98,27 @@ class LinUCB:
         self._b[arm] = self._b[arm] + reward * x
         self.counts[arm] += 1
 
+    def revise(self, arm: str, x: Vector, change: float) -> None:
+        """Change by ``change`` the reward of one observation of ``arm`` in context ``x`` already
+        learnt, without counting a second observation.
+
+        Each arm is a ridge regression with ``A = I + sum x x^T`` and ``b = sum r x``: the contexts
+        alone make ``A``, so replacing one observation's reward ``r`` by ``r + change`` moves ``b``
+        by ``change x`` and leaves ``A``, its inverse and the counts as they are. The result is
+        exactly the policy that would have learnt the revised reward in the first place.
+        """
+        if arm not in self._b or not change or len(x) != self.dimensions:
+            return
+        self._b[arm] = self._b[arm] + change * x
+
+    def revise_outcome(self, key: str, change: float) -> None:
+        """Move the smoothed quality of ``key`` by a change of one outcome it already took in."""
+        if key not in self.outcomes or not change:
+            return
+        # The smoothed quality took the outcome in with weight OUTCOME_SMOOTHING.
+        moved = self.outcomes[key] + OUTCOME_SMOOTHING * change
+        self.outcomes[key] = min(1.0, max(0.0, moved))
+
     def record_outcome(self, key: str, quality: float) -> None:
         previous = self.outcomes.pop(key, None)
         self.outcomes[key] = (

@@ -56,10 +56,16 @@ class IntentModels:
         self._models: OrderedDict[UUID, IntentModel] = OrderedDict()
         self._locks: dict[UUID, asyncio.Lock] = {}
 
-    async def get(self, session: AsyncSession, model_id: UUID) -> IntentModel | None:
+    def loaded(self, model_id: UUID) -> IntentModel | None:
+        """The model if this replica has it loaded (no I/O), else ``None``."""
         model = self._models.get(model_id)
         if model is not None:
             self._models.move_to_end(model_id)
+        return model
+
+    async def get(self, session: AsyncSession, model_id: UUID) -> IntentModel | None:
+        model = self.loaded(model_id)
+        if model is not None:
             return model
         lock = self._locks.setdefault(model_id, asyncio.Lock())
         async with lock:

@@ -52,6 +52,18 @@ class RouterSettings(BaseModel):
         2.0, gt=0, description="How long a replica trusts its in-process copy of a tenant's policy"
     )
     feature_cache_size: int = Field(4096, ge=16, description="Turns whose features are kept")
+    reask_window_seconds: float = Field(
+        300,
+        gt=0,
+        description="How soon after the customer's previous message a near-repeat is a re-ask",
+    )
+    reask_similarity: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="Jaccard similarity of the content words at which two messages are the same"
+        " question (a re-ask: the answer before it did not help)",
+    )
     intent_method: Literal["auto", "sparse", "hybrid"] = Field(
         "auto",
         description="Intent classifier to train: sparse (fast), hybrid (sentence embeddings), auto",

@@ -57,7 +57,14 @@ class DecisionRecord(BaseModel):
     feedback_at: datetime | None
     quality: float | None
     reward: float | None
-    cost_micros: int | None
+    cost_micros: int | None = Field(description="The cost the reward was charged with")
+    outcome_source: str | None = Field(
+        description="Where the outcome came from: explicit (feedback) or implicit (inferred from"
+        " the conversation); none before an outcome"
+    )
+    turn_cost_micros: int | None = Field(
+        description="The measured cost of the turn this decision routed, once it completed"
+    )
 
 
 class FeedbackIn(BaseModel):

@@ -4,7 +4,8 @@ outcome, what the tier policy learns."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,11 +18,11 @@ from aiaas.backends.cache import Cache
 from aiaas.backends.llm.config import LOCAL_MODEL, ModelCatalog, ModelInfo
 from aiaas.events import record_event
 from aiaas.kit.clock import utcnow
-from aiaas.kit.db import session_tenant
+from aiaas.kit.db import Database, session_tenant
 from aiaas.kit.errors import AppError, Conflict, NotFound, ValidationFailed
 from aiaas.kit.ids import new_id
 from aiaas.router import policy as rules
-from aiaas.router.bandit import OUTCOME_SMOOTHING, LinUCB
+from aiaas.router.bandit import LinUCB
 from aiaas.router.classifier import IntentModels, predict
 from aiaas.router.config import RouterSettings
 from aiaas.router.events import DecisionMade, FeedbackReceived, RewardRevised
@@ -56,6 +57,47 @@ class Decision:
     intent: str | None = None
     policy_version: int | None = None
     canary: bool = False
+
+
+@dataclass(frozen=True)
+class PreparedDecision:
+    """A decision made but not yet recorded: :meth:`RouterService.record` persists it."""
+
+    decision: Decision
+    tenant_id: UUID
+    row: RouterDecision
+    event: DecisionMade
+
+    @property
+    def id(self) -> UUID:
+        return self.decision.id
+
+
+SessionSource = Callable[[], Awaitable[AsyncSession]]
+
+
+class _LazySession:
+    """A write transaction of one tenant, begun only if a decision turns out to need the database
+    (a cold cache or a tenant's first policy) and committed when the block ends."""
+
+    def __init__(self, db: Database, tenant_id: UUID) -> None:
+        self._db = db
+        self._tenant_id = tenant_id
+        self._stack = AsyncExitStack()
+        self._session: AsyncSession | None = None
+
+    async def __call__(self) -> AsyncSession:
+        if self._session is None:
+            self._session = await self._stack.enter_async_context(
+                self._db.transaction(self._tenant_id, write=True)
+            )
+        return self._session
+
+    async def __aenter__(self) -> _LazySession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> bool | None:
+        return await self._stack.__aexit__(*exc)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -107,6 +149,10 @@ class RouterService:
         self.feature_cache = FeatureCache(config.feature_cache_size)
 
     # ---- decide ---------------------------------------------------------------------------------
+    # A decision is made in memory (the tenant's routing state and intent model are cached, so it
+    # usually needs no query) and then recorded, row and event, in a transaction of the caller's
+    # choosing: ``decide`` records it at once; a gateway ``prepare``s it before the model call and
+    # ``record``s it with the call's usage in the one transaction it writes anyway.
     async def decide(
         self,
         session: AsyncSession,
@@ -120,19 +166,89 @@ class RouterService:
     ) -> Decision:
         """Choose the workflow and model tier for one turn, record it (and its event)."""
         tenant_id, plan = self._tenant(session, principal_or_tenant)
-        if turn < 1:
+
+        async def this_session() -> AsyncSession:
+            return session
+
+        prepared = await self._prepare(
+            this_session,
+            tenant_id,
+            plan,
+            TurnInput(message, turn, customer_tier, plan, retrieval_confidence),
+            conversation_id,
+        )
+        await self.record(session, prepared)
+        return prepared.decision
+
+    async def prepare(
+        self,
+        db: Database,
+        principal_or_tenant: Principal | UUID,
+        message: str,
+        *,
+        conversation_id: str | None = None,
+        turn: int = 1,
+        customer_tier: str | None = None,
+        retrieval_confidence: float | None = None,
+    ) -> PreparedDecision:
+        """Decide for one turn without recording it yet: pass the result to :meth:`record`.
+
+        The database is read only when this replica has no cached routing state or intent model
+        for the tenant (and written only for a tenant's very first policy).
+        """
+        if isinstance(principal_or_tenant, Principal):
+            tenant_id, plan = principal_or_tenant.tenant_id, principal_or_tenant.plan
+        else:
+            tenant_id, plan = principal_or_tenant, None
+        if tenant_id is None:
+            raise TenantRequired("routing needs a tenant")
+        async with _LazySession(db, tenant_id) as sessions:
+            return await self._prepare(
+                sessions,
+                tenant_id,
+                plan,
+                TurnInput(message, turn, customer_tier, plan, retrieval_confidence),
+                conversation_id,
+            )
+
+    async def record(self, session: AsyncSession, prepared: PreparedDecision) -> None:
+        """Persist a prepared decision and its ``router.decision.made`` event in ``session``."""
+        if session_tenant(session) != prepared.tenant_id:
+            raise TenantRequired("a decision is recorded in a session of its tenant")
+        session.add(prepared.row)
+        await record_event(
+            session,
+            "router.decision.made",
+            prepared.event,
+            subject_type="router_decision",
+            subject_id=prepared.row.id,
+        )
+
+    async def _prepare(
+        self,
+        sessions: SessionSource,
+        tenant_id: UUID,
+        plan: str | None,
+        turn_input: TurnInput,
+        conversation_id: str | None,
+    ) -> PreparedDecision:
+        retrieval_confidence = turn_input.retrieval_confidence
+        if turn_input.turn < 1:
             raise ValidationFailed("turn starts at 1", code="invalid_turn")
         if retrieval_confidence is not None and not 0.0 <= retrieval_confidence <= 1.0:
             raise ValidationFailed(
                 "retrieval_confidence must be in [0, 1]", code="invalid_retrieval_confidence"
             )
-        routing = await self.state.load(session, tenant_id)
-        if routing.incumbent is None:
-            await self._create_incumbent(session, tenant_id)
-            routing = self.state.build(await self.state.read_database(session))
+        routing = await self.state.cached(tenant_id)
+        if routing is None or routing.incumbent is None:
+            session = await sessions()
+            routing = await self.state.load(session, tenant_id)
+            if routing.incumbent is None:
+                await self._create_incumbent(session, tenant_id)
+                routing = self.state.build(await self.state.read_database(session))
+        decided_at = utcnow()
         decision_id = new_id()
-        turn_input = TurnInput(message, turn, customer_tier, plan, retrieval_confidence)
-        features = await self._features(session, tenant_id, routing, turn_input)
+        features = await self._features(sessions, tenant_id, routing, turn_input)
         reasons: list[str] = []
         workflow = self._workflow(routing, features, reasons)
         live = self._pick_policy(routing, conversation_id or str(decision_id))
@@ -152,8 +268,10 @@ class RouterService:
             tier, explored, confidence = await self._tier(live, features, reasons)
             model = self.catalog.for_tier(tier).name
             early_exit = False
-        decision = RouterDecision(
+        turn = turn_input.turn
+        row = RouterDecision(
             id=decision_id,
+            tenant_id=tenant_id,
             policy_id=live.id if live else None,
             conversation_id=conversation_id,
             turn=turn,
@@ -167,31 +285,25 @@ class RouterService:
             features=dict(features.values),
             vector=[float(v) for v in features.vector],
             reasons=reasons,
+            created_at=decided_at,
         )
-        session.add(decision)
         canary = live is not None and live.status == PolicyStatus.CANARY
-        await record_event(
-            session,
-            "router.decision.made",
-            DecisionMade(
-                decision_id=decision_id,
-                conversation_id=conversation_id,
-                turn=turn,
-                workflow=workflow,
-                tier=tier,
-                model=model or "",
-                intent=features.intent,
-                confidence=confidence,
-                early_exit=early_exit,
-                explored=explored,
-                policy_version=live.version if live else None,
-                canary=canary,
-                reasons=reasons,
-            ),
-            subject_type="router_decision",
-            subject_id=decision_id,
+        event = DecisionMade(
+            decision_id=decision_id,
+            conversation_id=conversation_id,
+            turn=turn,
+            workflow=workflow,
+            tier=tier,
+            model=model or "",
+            intent=features.intent,
+            confidence=confidence,
+            early_exit=early_exit,
+            explored=explored,
+            policy_version=live.version if live else None,
+            canary=canary,
+            reasons=reasons,
         )
-        return Decision(
+        decision = Decision(
             id=decision_id,
             workflow=workflow,
             tier=tier,
@@ -205,9 +317,10 @@ class RouterService:
             policy_version=live.version if live else None,
             canary=canary,
         )
+        return PreparedDecision(decision, tenant_id, row, event)
 
     async def _features(
-        self, session: AsyncSession, tenant_id: UUID, routing: TenantRouting, turn: TurnInput
+        self, sessions: SessionSource, tenant_id: UUID, routing: TenantRouting, turn: TurnInput
     ) -> Features:
         model_id = routing.intent_model_id
         key = FeatureCache.key(str(tenant_id), str(model_id) if model_id else None, turn)
@@ -217,7 +330,9 @@ class RouterService:
         prediction = None
         if model_id is not None:
             try:
-                model = await self.intent_models.get(session, model_id)
+                model = self.intent_models.loaded(model_id) or await self.intent_models.get(
+                    await sessions(), model_id
+                )
                 prediction = await predict(model, turn.message) if model is not None else None
             except Exception:  # a broken artifact must not stop routing
                 log.exception("intent model %s failed; routing without intents", model_id)
@@ -569,17 +684,13 @@ class RouterService:
         policy = self._learner(live, decision)
         if policy is None:
             return []
-        # Normalised through LinUCB so the state has exactly the catalog's arms.
-        state = LinUCB.from_dict(policy.state, self.arms, DIMENSIONS).to_dict()
+        bandit = LinUCB.from_dict(policy.state, self.arms, DIMENSIONS)
         if not decision.early_exit:
-            _revise_reward(state, decision.tier, _vector(decision.vector), reward_change)
+            bandit.revise(decision.tier, _vector(decision.vector), reward_change)
         key = decision.features.get("similar_requests")
-        outcomes = state.get("outcomes", {})
-        if isinstance(key, str) and key in outcomes and quality_change:
-            # The smoothed quality took this outcome in with weight OUTCOME_SMOOTHING.
-            moved = outcomes[key] + OUTCOME_SMOOTHING * quality_change
-            outcomes[key] = min(1.0, max(0.0, moved))
-        policy.state = state
+        if isinstance(key, str):
+            bandit.revise_outcome(key, quality_change)
+        policy.state = bandit.to_dict()
         policy.revision += 1
         if policy.id == decision.policy_id:
             policy.reward_sum += reward_change
@@ -617,22 +728,6 @@ def _quality(outcome: Outcome) -> float:
             "give at least one of rating, resolved, handoff, reask", code="no_quality_signal"
         )
     return quality
-
-
-def _revise_reward(state: dict[str, Any], arm: str, x: Any, change: float) -> None:
-    """Change the reward of one observation already in a serialized LinUCB ``state``.
-
-    Each arm is a ridge regression with ``A = I + sum x x^T`` and ``b = sum r x``: the contexts
-    alone make ``A``, so replacing one observation's reward ``r`` by ``r + change`` moves ``b`` by
-    ``change x`` and leaves ``A`` and the counts as they are. The result is exactly the state that
-    would have learnt the revised reward in the first place.
-    """
-    saved = state.get("arms", {}).get(arm)
-    if not saved or not change or len(saved["b"]) != len(x):
-        return
-    import numpy as np
-
-    saved["b"] = (np.asarray(saved["b"], dtype=np.float64) + change * x).tolist()
 
 
 def _first(value: Any, default: Any) -> Any:

@@ -73,16 +73,26 @@ class RoutingState:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def load(self, session: AsyncSession, tenant_id: UUID) -> TenantRouting:
+        routing = await self.cached(tenant_id)
+        if routing is not None:
+            return routing
+        data = await self.read_database(session)
+        await self._shared_set(tenant_id, data)
+        return self._hold(tenant_id, self.build(data))
+
+    async def cached(self, tenant_id: UUID) -> TenantRouting | None:
+        """The tenant's routing from this replica's memory or the shared cache, without the
+        database; ``None`` when neither holds it."""
         held = self._local.get(tenant_id)
-        now = time.monotonic()
-        if held is not None and now - held[0] < self.config.state_cache_seconds:
+        if held is not None and time.monotonic() - held[0] < self.config.state_cache_seconds:
             return held[1]
         data = await self._shared_get(tenant_id)
         if data is None:
-            data = await self.read_database(session)
-            await self._shared_set(tenant_id, data)
-        routing = self.build(data)
-        self._local[tenant_id] = (now, routing)
+            return None
+        return self._hold(tenant_id, self.build(data))
+
+    def _hold(self, tenant_id: UUID, routing: TenantRouting) -> TenantRouting:
+        self._local[tenant_id] = (time.monotonic(), routing)
         return routing
 
     def forget(self, tenant_id: UUID) -> None:
