@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -197,6 +198,12 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _server_pid(port: int) -> int:
     out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True)
     return int(re.search(r"pid=(\d+)", out.stdout).group(1))  # type: ignore[union-attr]
@@ -234,6 +241,7 @@ def _wrk(
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
         "p50_ms": ms("50"),
         "p99_ms": ms("99"),
@@ -326,6 +334,86 @@ async def _fanout(base: str, http: str, key: str, count: int, rounds: int) -> di
     }
 
 
+# ---- the OpenAI-compatible gateway -----------------------------------------------------------------
+def _gateway(
+    targets: dict[str, tuple[str, int, dict[str, str]]],
+    upstream_url: str,
+    rounds: int,
+    seconds: int,
+) -> dict[str, Any]:
+    """Each target (url, server pid, auth) measured in turn per round: one connection for the
+    added latency, 32 for throughput and the server's CPU time per request."""
+    completion = {
+        "model": "auto",
+        "messages": [{"role": "user", "content": "What is the return window?"}],
+    }
+    modes = (("non_streaming", completion), ("streaming", {**completion, "stream": True}))
+    for url, _pid, auth in targets.values():
+        for _name, body in modes:
+            _wrk(url, connections=4, seconds=2, headers=auth, body=json.dumps(body))
+    samples: dict[str, list[dict[str, float]]] = {}
+    for _ in range(rounds):
+        for name, body in modes:
+            raw = json.dumps(body)
+            samples.setdefault(f"{name}_direct_one", []).append(
+                _wrk(upstream_url, connections=1, seconds=seconds, headers={}, body=raw)
+            )
+            for label, (url, pid, auth) in targets.items():
+                samples.setdefault(f"{label}:{name}_one", []).append(
+                    _wrk(url, connections=1, seconds=seconds, headers=auth, body=raw)
+                )
+                cpu_before = _cpu_seconds(pid)
+                load = _wrk(url, connections=32, seconds=seconds, headers=auth, body=raw)
+                # CPU time per request of the server process: what one dedicated core can
+                # serve, much less sensitive to other jobs on a shared machine than req/s.
+                load["cpu_ms_per_request"] = (
+                    (_cpu_seconds(pid) - cpu_before) * 1000 / max(load["requests"], 1)
+                )
+                samples.setdefault(f"{label}:{name}_load", []).append(load)
+    med = {k: _median(v) for k, v in samples.items()}
+    out: dict[str, Any] = {}
+    for label in targets:
+        out[label] = {}
+        for name, _body in modes:
+            one, load, direct = (
+                med[f"{label}:{name}_one"],
+                med[f"{label}:{name}_load"],
+                med[f"{name}_direct_one"],
+            )
+            out[label][name] = {
+                "rps_32_connections": load["rps"],
+                "server_cpu_ms_per_request": load["cpu_ms_per_request"],
+                "rps_one_core_cpu_bound": round(1000 / load["cpu_ms_per_request"], 1),
+                "p50_ms_one_connection": one["p50_ms"],
+                "upstream_direct_p50_ms": direct["p50_ms"],
+                "added_p50_ms": round(one["p50_ms"] - direct["p50_ms"], 3),
+                "errors": sum(
+                    r["errors"]
+                    for k, v in samples.items()
+                    if k.startswith(f"{label}:{name}")
+                    for r in v
+                ),
+            }
+    if "baseline" in out:
+        new, old = out["platform"], out["baseline"]
+        out["ratios"] = {
+            name: {
+                "cpu_per_request_baseline_over_platform": round(
+                    old[name]["server_cpu_ms_per_request"] / new[name]["server_cpu_ms_per_request"],
+                    2,
+                ),
+                "rps_32_platform_over_baseline": round(
+                    new[name]["rps_32_connections"] / old[name]["rps_32_connections"], 2
+                ),
+                "added_p50_baseline_over_platform": round(
+                    old[name]["added_p50_ms"] / max(new[name]["added_p50_ms"], 0.001), 2
+                ),
+            }
+            for name, _body in modes
+        }
+    return out
+
+
 # ---- the run -------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> dict[str, Any]:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -344,67 +432,41 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report["server_permessage_deflate"] = args.deflate
         bare_cmd = [str(BIN / "uvicorn"), "bench.bare_app:app", "--port", str(bare_port), *UVICORN]
         auth = {"Authorization": f"Bearer {key}"}
-        with (
-            server(upstream_cmd, up_port, env, "/health", core=1),
-            server(serve_cmd, port, env, "/healthz", core=0),
-            server(bare_cmd, bare_port, env, "/bare", core=0),
-        ):
+        baseline: tuple[int, str] | None = None
+        with contextlib.ExitStack() as servers:
+            servers.enter_context(server(upstream_cmd, up_port, env, "/health", core=1))
+            servers.enter_context(server(serve_cmd, port, env, "/healthz", core=0))
+            servers.enter_context(server(bare_cmd, bare_port, env, "/bare", core=0))
+            if args.baseline_src:
+                # Another source tree (e.g. the previous code) served side by side with the same
+                # settings, measured alternately with this one: ratios from the same conditions.
+                (Path(tmp) / "baseline").mkdir()
+                b_env = {**_env(Path(tmp) / "baseline", up_port), "PYTHONPATH": args.baseline_src}
+                b_port = free_port()
+                b_cmd = [py, "-m", "bench.realtime", "serve", "--port", str(b_port)]
+                b_cmd.append("--deflate" if args.deflate else "--no-deflate")
+                b_key = _setup(b_env)
+                servers.enter_context(server(b_cmd, b_port, b_env, "/healthz", core=0))
+                baseline = (b_port, b_key)
             http = f"http://127.0.0.1:{port}"
             pid = _server_pid(port)
             # -- OpenAI-compatible gateway
-            completion = {
-                "model": "auto",
-                "messages": [{"role": "user", "content": "What is the return window?"}],
-            }
-            streaming = {**completion, "stream": True}
-            upstream_url = f"http://127.0.0.1:{up_port}/v1/chat/completions"
-            gateway_url = f"{http}/v1/chat/completions"
-            for body in (completion, streaming) if "gateway" in only else ():
-                _wrk(gateway_url, connections=4, seconds=2, headers=auth, body=json.dumps(body))
-            samples: dict[str, list[dict[str, float]]] = {}
-            for _ in range(args.rounds if "gateway" in only else 0):
-                for name, body in (("non_streaming", completion), ("streaming", streaming)):
-                    raw = json.dumps(body)
-                    samples.setdefault(f"{name}_direct_one", []).append(
-                        _wrk(
-                            upstream_url, connections=1, seconds=args.seconds, headers={}, body=raw
-                        )
+            if "gateway" in only:
+                targets = {"platform": (f"{http}/v1/chat/completions", pid, auth)}
+                if baseline is not None:
+                    b_port, b_key = baseline
+                    targets["baseline"] = (
+                        f"http://127.0.0.1:{b_port}/v1/chat/completions",
+                        _server_pid(b_port),
+                        {"Authorization": f"Bearer {b_key}"},
                     )
-                    samples.setdefault(f"{name}_gateway_one", []).append(
-                        _wrk(
-                            gateway_url, connections=1, seconds=args.seconds, headers=auth, body=raw
-                        )
-                    )
-                    samples.setdefault(f"{name}_gateway_load", []).append(
-                        _wrk(
-                            gateway_url,
-                            connections=32,
-                            seconds=args.seconds,
-                            headers=auth,
-                            body=raw,
-                        )
-                    )
-            med = {k: _median(v) for k, v in samples.items()}
-            report["openai_gateway"] = (
-                {}
-                if not med
-                else {
-                    name: {
-                        "rps_32_connections": med[f"{name}_gateway_load"]["rps"],
-                        "p50_ms_one_connection": med[f"{name}_gateway_one"]["p50_ms"],
-                        "upstream_direct_p50_ms": med[f"{name}_direct_one"]["p50_ms"],
-                        "added_p50_ms": round(
-                            med[f"{name}_gateway_one"]["p50_ms"]
-                            - med[f"{name}_direct_one"]["p50_ms"],
-                            3,
-                        ),
-                        "errors": sum(
-                            r["errors"] for k, v in samples.items() if k.startswith(name) for r in v
-                        ),
-                    }
-                    for name in ("non_streaming", "streaming")
-                }
-            )
+                upstream_url = f"http://127.0.0.1:{up_port}/v1/chat/completions"
+                measured = _gateway(targets, upstream_url, args.rounds, args.seconds)
+                report["openai_gateway"] = measured.pop("platform")
+                if baseline is not None:
+                    report["baseline_src"] = args.baseline_src
+                    report["openai_gateway_baseline"] = measured["baseline"]
+                    report["openai_gateway_ratios"] = measured["ratios"]
             # -- chat turns through REST vs the bare endpoint
             made = httpx.post(
                 f"{http}/api/v1/chat/conversations", headers=auth, json={"end_user_id": "bench"}
@@ -465,6 +527,12 @@ def main() -> None:
         help="permessage-deflate on the server (costs memory per connection)",
     )
     parser.add_argument("--only", default="gateway,turns,fanout,idle")
+    parser.add_argument(
+        "--baseline-src",
+        default="",
+        help="a source tree (its src/ directory) served as a second platform and measured"
+        " alternately with this one on the gateway path, e.g. a copy of the previous code",
+    )
     args = parser.parse_args()
     if args.command == "upstream":
         asyncio.run(_upstream(args.port))
