@@ -356,8 +356,8 @@ class OpenAICompatibleProvider:
         try:
             while not acc.has_output():
                 try:
-                    chunk = await asyncio.wait_for(
-                        chunks.__anext__(), deadline.timeout(self.settings.request_timeout_seconds)
+                    chunk = await _next_chunk(
+                        chunks, deadline.timeout(self.settings.request_timeout_seconds)
                     )
                 except StopAsyncIteration:
                     finished = True
@@ -384,8 +384,8 @@ class OpenAICompatibleProvider:
                 yield StreamDelta(text=acc.text[-1])
             while not finished:
                 try:
-                    chunk = await asyncio.wait_for(
-                        chunks.__anext__(), deadline.timeout(self.settings.request_timeout_seconds)
+                    chunk = await _next_chunk(
+                        chunks, deadline.timeout(self.settings.request_timeout_seconds)
                     )
                 except StopAsyncIteration:
                     break
@@ -463,6 +463,13 @@ def _wire_message(message: ChatMessage) -> dict[str, Any]:
     if message.name:
         wire["name"] = message.name
     return wire
+
+
+async def _next_chunk(chunks: Any, seconds: float | None) -> Any:
+    """The stream's next chunk within ``seconds``. A timeout scope, not ``wait_for``: no task per
+    chunk on the streaming hot path."""
+    async with asyncio.timeout(seconds):
+        return await chunks.__anext__()
 
 
 def _json_object(raw: str | None) -> dict[str, Any]:
