@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -90,6 +91,7 @@ def worker() -> None:
             start_http_server(settings.telemetry.worker_metrics_port, addr=settings.host)
         platform = build_platform(settings)
         await platform.start(events=True)
+        gc.freeze()  # as in the API process: start-up objects stay out of every collection
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
