@@ -62,9 +62,10 @@ def build_index(stamp: Stamp, rows: list[SearchableChunk], label: str | None) ->
     if label is not None and all(
         row.embedding is not None and row.embedding_model == label for row in rows
     ):
-        vectors = np.vstack(
-            [np.frombuffer(row.embedding, dtype=np.float32) for row in rows if row.embedding]
-        )
+        # One copy into one contiguous matrix, the layout the dense scan reads fastest.
+        vectors = np.frombuffer(
+            b"".join(row.embedding for row in rows if row.embedding), dtype=np.float32
+        ).reshape(len(rows), -1)
     urls = {str(row.document_id): row.url for row in rows}
     return TenantIndex(stamp, Retriever(records, vectors=vectors), urls)
 

@@ -52,8 +52,11 @@ class Analyzer:
 
     def words(self, text: str) -> list[str]:
         """Folded words before stopword removal and stemming."""
-        folded = unicodedata.normalize("NFKD", text.casefold())
-        folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+        folded = text.casefold()
+        if not folded.isascii():
+            # ASCII has no compatibility forms or combining marks: only other text needs folding.
+            folded = unicodedata.normalize("NFKD", folded)
+            folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
         return _WORD.findall(folded)
 
     def terms(self, text: str) -> list[str]:

@@ -27,22 +27,52 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
 
 
 class DenseIndex:
-    """Vectors of the indexed chunks; ``score`` gives the cosine similarity of each to a query."""
+    """Vectors of the indexed chunks; ``score`` gives the cosine similarity of each to a query.
+
+    The unit vectors are one contiguous float32 matrix. Scores are row-by-row dot products
+    (``np.vecdot``: one single-threaded SIMD loop) rather than one BLAS matrix-vector product: on
+    a shared 2-core machine OpenBLAS's second thread mostly waits to be scheduled and then spins,
+    which made a 10k-row product take 11 ms instead of 1 ms and doubled the CPU of a search.
+    Every row's score is computed the same way however many rows are scored.
+    """
+
+    # Rows gathered per step when only some rows are scored: a few MB, so the copy stays in cache.
+    GATHER_BLOCK = 2048
 
     def __init__(self, vectors: np.ndarray) -> None:
         matrix = np.asarray(vectors, dtype=np.float32)
         if matrix.ndim != 2:
             raise ValueError("vectors must be a 2-D array (one row per chunk)")
-        self.vectors = l2_normalize(matrix) if len(matrix) else matrix
+        self.vectors = np.ascontiguousarray(l2_normalize(matrix) if len(matrix) else matrix)
         self.size, self.dimension = matrix.shape
 
-    def score(self, query_vector: np.ndarray) -> np.ndarray:
+    def _query(self, query_vector: np.ndarray) -> np.ndarray:
         query = l2_normalize(np.asarray(query_vector, dtype=np.float32).reshape(1, -1))[0]
         if query.shape[0] != self.dimension:
             raise ValueError(f"query has dimension {query.shape[0]}, index has {self.dimension}")
+        return query
+
+    def score(self, query_vector: np.ndarray) -> np.ndarray:
+        query = self._query(query_vector)
         if self.size == 0:
             return np.zeros(0, dtype=np.float32)
-        return self.vectors @ query
+        return np.vecdot(self.vectors, query)
+
+    def score_rows(self, query_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Cosine similarity of the given rows only (same values as ``score(...)[rows]``).
+
+        A filtered search reads only the rows it may return instead of the whole matrix.
+        """
+        query = self._query(query_vector)
+        rows = np.asarray(rows, dtype=np.intp)
+        out = np.empty(len(rows), dtype=np.float32)
+        block = np.empty((min(self.GATHER_BLOCK, len(rows)), self.dimension), dtype=np.float32)
+        for start in range(0, len(rows), self.GATHER_BLOCK):
+            chunk = rows[start : start + self.GATHER_BLOCK]
+            gathered = block[: len(chunk)]
+            np.take(self.vectors, chunk, axis=0, out=gathered)
+            np.vecdot(gathered, query, out=out[start : start + len(chunk)])
+        return out
 
 
 class LocalSentenceTransformerEmbedder:

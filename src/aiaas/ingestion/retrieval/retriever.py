@@ -4,7 +4,7 @@ version and calls :meth:`Retriever.search` from a thread pool."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -20,21 +20,38 @@ SearchMode = Literal["lexical", "dense", "hybrid"]
 DEFAULT_CANDIDATES = 50
 
 
-def _top(scores: np.ndarray, mask: np.ndarray, limit: int, *, positive_only: bool) -> list[int]:
-    """Indices of the best ``limit`` allowed scores, best first (stable on ties)."""
-    allowed = mask & (scores > 0) if positive_only else mask
-    indices = np.flatnonzero(allowed)
+def _top(
+    scores: np.ndarray, mask: np.ndarray | None, limit: int, *, positive_only: bool
+) -> list[int]:
+    """Indices of the best ``limit`` allowed scores, best first (stable on ties).
+
+    ``mask`` None allows every index.
+    """
+    if positive_only:
+        allowed = scores > 0 if mask is None else mask & (scores > 0)
+        indices = np.flatnonzero(allowed)
+    else:
+        indices = np.arange(len(scores)) if mask is None else np.flatnonzero(mask)
     if len(indices) == 0:
         return []
     values = scores[indices]
     if len(indices) > 4 * limit:
         # Keep only candidates at least as good as the limit-th best (ties included, order kept)
         # so the stable sort runs on a handful of scores instead of the whole corpus.
-        kth = np.partition(-values, limit - 1)[limit - 1]
-        keep = np.flatnonzero(-values <= kth)
+        kth = np.partition(values, len(values) - limit)[len(values) - limit]
+        keep = np.flatnonzero(values >= kth)
         indices, values = indices[keep], values[keep]
     order = np.argsort(-values, kind="stable")[:limit]
     return [int(i) for i in indices[order]]
+
+
+def _rows_by_key(keys_per_row: Iterable[Iterable[str]]) -> dict[str, np.ndarray]:
+    """key -> ascending row numbers of the rows that have it."""
+    rows: dict[str, list[int]] = {}
+    for row, keys in enumerate(keys_per_row):
+        for key in keys:
+            rows.setdefault(key, []).append(row)
+    return {key: np.asarray(found, dtype=np.intp) for key, found in rows.items()}
 
 
 class Retriever:
@@ -73,6 +90,46 @@ class Retriever:
                 raise ValueError("one vector per record")
             self.dense = DenseIndex(vectors)
         self._document_of = np.array([r.document_id for r in self.records], dtype=object)
+        # Filter fields as row sets, built once, so a filter costs a few vector operations per
+        # search instead of a pass over the records.
+        self._collection_code: dict[str | None, int] = {}
+        self._collection_of = np.fromiter(
+            (
+                self._collection_code.setdefault(r.collection, len(self._collection_code))
+                for r in self.records
+            ),
+            dtype=np.int32,
+            count=len(self.records),
+        )
+        self._rows_of_tag = _rows_by_key(r.tags for r in self.records)
+        self._rows_of_document = _rows_by_key((r.document_id,) for r in self.records)
+
+    def filter_mask(self, filter: SearchFilter) -> np.ndarray:
+        """The records ``filter`` accepts (the same as ``filter.mask(self.records)``)."""
+        size = len(self.records)
+        mask = np.ones(size, dtype=bool)
+        if filter.collections is not None:
+            codes = [
+                self._collection_code[c] for c in filter.collections if c in self._collection_code
+            ]
+            mask &= np.isin(self._collection_of, codes)
+        if filter.document_ids is not None:
+            mask &= self._any_of(self._rows_of_document, filter.document_ids)
+        if filter.tags is not None:
+            if filter.match_all_tags:
+                for tag in filter.tags:
+                    mask &= self._any_of(self._rows_of_tag, (tag,))
+            else:
+                mask &= self._any_of(self._rows_of_tag, filter.tags)
+        return mask
+
+    def _any_of(self, rows_of: dict[str, np.ndarray], keys: Iterable[str]) -> np.ndarray:
+        selected = np.zeros(len(self.records), dtype=bool)
+        for key in keys:
+            rows = rows_of.get(key)
+            if rows is not None:
+                selected[rows] = True
+        return selected
 
     @property
     def modes(self) -> tuple[SearchMode, ...]:
@@ -108,7 +165,7 @@ class Retriever:
         if mode != "lexical" and self.dense is None:
             raise ValueError(f"{mode} search needs vectors or an embedder")
         size = len(self.records)
-        mask = filter.mask(self.records) if filter is not None else np.ones(size, dtype=bool)
+        mask = self.filter_mask(filter) if filter is not None else None
         limit = max(self.candidates, k)
         signals: dict[str, float] = {}
         lexical_ranked: list[int] = []
@@ -131,7 +188,13 @@ class Retriever:
                 if self.embedder is None:
                     raise ValueError(f"{mode} search needs a query_vector or an embedder")
                 query_vector = self.embedder.embed([query])[0]
-            dense_scores = self.dense.score(query_vector)
+            if mask is not None and 2 * int(np.count_nonzero(mask)) < size:
+                # A narrow filter: score only the rows it allows.
+                rows = np.flatnonzero(mask)
+                dense_scores = np.zeros(size, dtype=np.float32)
+                dense_scores[rows] = self.dense.score_rows(query_vector, rows)
+            else:
+                dense_scores = self.dense.score(query_vector)
             dense_ranked = _top(dense_scores, mask, limit, positive_only=False)
             signals["dense_top"] = float(dense_scores[dense_ranked[0]]) if dense_ranked else 0.0
             signals["dense_margin"] = self._margin(dense_scores, dense_ranked)
