@@ -92,6 +92,29 @@ async def test_indexing_meters_one_event_per_document_version(env: Stack, monkey
     assert max(len(r) for r in server.requests) == 2  # batched by batch_size
 
 
+async def test_a_hybrid_search_meters_its_query_embedding(env: Stack, monkeypatch: Any) -> None:
+    server = EmbeddingServer()
+    backend = server.backend(batch_size=8, price_micros_per_million=20_000_000)
+    monkeypatch.setattr(env.platform.knowledge, "embeddings", backend)
+    monkeypatch.setattr(env.platform.knowledge.settings, "embeddings", backend.settings)
+    tenant = await make_tenant(env)
+    tenant_id = UUID(tenant.id)
+    await ingest_now(env.platform, tenant_id, ARTICLES)
+    body = await search(env, tenant, "how do I seal the tent seams", mode="hybrid")
+    assert body["hits"]
+    queries = [
+        e
+        for e in await _events(env, tenant_id, "ingestion.embedding.metered")
+        if e["purpose"] == "query"
+    ]
+    assert len(queries) == 1
+    assert queries[0]["texts"] == 1 and queries[0]["input_tokens"] == 3
+    assert queries[0]["cost_micros"] == 60 and queries[0]["document_id"] is None
+    await search(env, tenant, "stove fuel", mode="lexical")  # no embedding, nothing billed
+    after = await _events(env, tenant_id, "ingestion.embedding.metered")
+    assert len([e for e in after if e["purpose"] == "query"]) == 1
+
+
 async def test_estimated_tokens_when_the_endpoint_reports_none(
     env: Stack, monkeypatch: Any
 ) -> None:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import Literal
 from uuid import UUID
 
+from aiaas.backends.embeddings import embed_with_usage
+from aiaas.ingestion.pipeline import meter_embeddings
 from aiaas.ingestion.retrieval import SearchFilter, SearchResult
 from aiaas.ingestion.retrieval.retriever import SearchMode
 from aiaas.ingestion.runtime import KnowledgeBase
@@ -45,7 +47,11 @@ async def search_index(
         )
     query_vector = None
     if resolved != "lexical" and kb.embeddings is not None:
-        query_vector = (await kb.embeddings.embed([query]))[0]
+        embedded = await embed_with_usage(kb.embeddings, [query])
+        query_vector = embedded.vectors[0]
+        # The query's embedding is billed like any other: one usage event per search.
+        async with db.transaction(tenant_id) as session:
+            await meter_embeddings(kb, session, embedded, "query", 1)
     search_filter = None
     if collections or tags:
         search_filter = SearchFilter(
