@@ -11,7 +11,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from langgraph.errors import GraphRecursionError
@@ -68,9 +68,26 @@ class TurnResult:
     thread_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["usage"]["total_tokens"] = self.usage.total_tokens
-        return data
+        # Built by hand: dataclasses.asdict deep-copies the whole state on every turn.
+        usage = self.usage
+        return {
+            "status": self.status,
+            "replies": [dict(reply) for reply in self.replies],
+            "usage": {
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "cost_micros": usage.cost_micros,
+                "llm_calls": usage.llm_calls,
+                "total_tokens": usage.total_tokens,
+            },
+            "steps": self.steps,
+            "path": list(self.path),
+            "state": dict(self.state),
+            "stop_reason": self.stop_reason,
+            "error": dict(self.error) if self.error is not None else None,
+            "handoff": dict(self.handoff) if self.handoff is not None else None,
+            "thread_id": self.thread_id,
+        }
 
 
 def thread_id_for(tenant_id: str | None, conversation_id: str, workflow: str) -> str:
