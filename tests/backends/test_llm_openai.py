@@ -50,6 +50,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     chunks: list[str] | None = None
     break_after: int | None = None
+    raw_body: bytes | None = None
 
 
 def error(status: int, code: str | None = None, **headers: str) -> Reply:
@@ -80,6 +81,8 @@ class WireServer:
             payload = {"error": {"message": "scripted", "type": reply.error_code or "server_error",
                                  "code": reply.error_code}}  # fmt: skip
             return JSONResponse(payload, status_code=reply.status, headers=reply.headers)
+        if reply.raw_body is not None:
+            return Response(reply.raw_body, media_type="application/json")
         if body.get("stream"):
             return StreamingResponse(self._sse(body, reply), media_type="text/event-stream")
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
@@ -285,6 +288,20 @@ async def test_client_errors_are_not_retried(wire: WireServer, status: int) -> N
     with pytest.raises(LLMRequestRejected):
         await provider.complete(ask())
     assert len(wire.requests) == 1
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]"])
+async def test_an_unreadable_answer_falls_back_to_the_next_model(
+    wire: WireServer, body: bytes
+) -> None:
+    provider, _ = make(wire, fallback_models=["backup"])
+    wire.plan("primary", Reply(raw_body=body))
+    wire.plan("backup", Reply(content="From the backup."))
+    result = await provider.complete(ask())
+    assert result.content == "From the backup." and result.model == "backup"
+    wire.plan("backup", Reply(raw_body=body))
+    with pytest.raises(LLMUnavailable, match="not a JSON object"):
+        await provider.complete(ask())
 
 
 @pytest.mark.parametrize("max_retries", [0, 1, 3])

@@ -244,6 +244,8 @@ class OpenAICompatibleProvider:
                 failures.append(
                     f"{model.name}: {type(exc).__name__} after {state.attempts} attempts"
                 )
+            except openai.APIError as exc:  # an answer that cannot be read: try the next model
+                failures.append(f"{model.name}: {exc.message}")
             else:
                 span.set_attribute("llm.attempts", state.attempts)
                 if isinstance(result, ChatResult):
@@ -312,29 +314,34 @@ class OpenAICompatibleProvider:
     ) -> ChatResult:
         timeout = deadline.timeout(self.settings.request_timeout_seconds)
         async with asyncio.timeout(timeout):
-            completion = await self._client.chat.completions.create(
+            # The raw response: the client still sends, authenticates and raises on error
+            # statuses, but the body is read as plain JSON instead of typed models (a large share
+            # of a gateway request's CPU).
+            raw = await self._client.chat.completions.with_raw_response.create(
                 **self._params(model, request), timeout=timeout
             )
-        choice = completion.choices[0] if completion.choices else None
-        message = choice.message if choice else None
-        content = (message.content if message else None) or ""
+        completion = _json_body(raw)
+        choices = completion.get("choices") or []
+        choice = choices[0] if choices and isinstance(choices[0], dict) else {}
+        message = choice.get("message") or {}
+        content = message.get("content") or ""
         calls = tuple(
-            ToolCall(id=c.id, name=c.function.name, arguments=_json_object(c.function.arguments))
-            for c in ((message.tool_calls if message else None) or [])
-            if getattr(c, "function", None) is not None
+            ToolCall(
+                id=str(c.get("id") or f"call_{index}"),
+                name=str(c["function"].get("name") or ""),
+                arguments=_json_object(c["function"].get("arguments") or ""),
+            )
+            for index, c in enumerate(message.get("tool_calls") or [])
+            if isinstance(c, dict) and isinstance(c.get("function"), dict)
         )
+        reported = completion.get("usage")
         usage = (
-            Usage(completion.usage.prompt_tokens or 0, completion.usage.completion_tokens or 0)
-            if completion.usage
+            Usage(reported.get("prompt_tokens") or 0, reported.get("completion_tokens") or 0)
+            if isinstance(reported, dict)
             else _estimate(request, content)
         )
         return self._result(
-            model,
-            request,
-            content,
-            calls,
-            usage,
-            (choice.finish_reason if choice else None) or "stop",
+            model, request, content, calls, usage, choice.get("finish_reason") or "stop"
         )
 
     async def _open_stream(
@@ -463,6 +470,20 @@ def _wire_message(message: ChatMessage) -> dict[str, Any]:
     if message.name:
         wire["name"] = message.name
     return wire
+
+
+def _json_body(raw: Any) -> dict[str, Any]:
+    """A raw completion response's body as a dict; one that is not a JSON object is the server's
+    fault (an ``APIError``, as the client raises for a body it cannot read)."""
+    try:
+        data = json.loads(raw.content)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise openai.APIError(
+            "the model server's answer is not a JSON object", raw.http_request, body=None
+        )
+    return data
 
 
 async def _next_chunk(chunks: Any, seconds: float | None) -> Any:
