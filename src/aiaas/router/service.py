@@ -609,8 +609,13 @@ class RouterService:
                 subject_id=decision.id,
             )
             decision.outcome_source = source
-            policy_events = await self._relearn(
-                session, tenant_id, decision, quality - previous_quality, reward - previous_reward
+            policy_events = await self._learn(
+                session,
+                tenant_id,
+                decision,
+                quality - previous_quality,
+                reward - previous_reward,
+                revision=True,
             )
         else:
             decision.outcome_source = source
@@ -647,7 +652,11 @@ class RouterService:
         decision: RouterDecision,
         quality: float,
         reward: float,
+        *,
+        revision: bool = False,
     ) -> list[str]:
+        """Teach the policy a decision's outcome; with ``revision``, ``quality`` and ``reward`` are
+        changes to what it already learnt from the decision (no second observation)."""
         repo = PolicyRepository(session)
         live = list(await repo.locked_live())
         policy = self._learner(live, decision)
@@ -655,45 +664,16 @@ class RouterService:
             return []
         bandit = LinUCB.from_dict(policy.state, self.arms, DIMENSIONS)
         if not decision.early_exit:
-            bandit.update(decision.tier, _vector(decision.vector), reward)
+            learn = bandit.revise if revision else bandit.update
+            learn(decision.tier, _vector(decision.vector), reward)
         key = decision.features.get("similar_requests")
         if isinstance(key, str):
-            bandit.record_outcome(key, quality)
+            (bandit.revise_outcome if revision else bandit.record_outcome)(key, quality)
         policy.state = bandit.to_dict()
         policy.revision += 1
         if policy.id == decision.policy_id:
-            policy.feedback_count += 1
+            policy.feedback_count += 0 if revision else 1
             policy.reward_sum += reward
-        await session.flush()
-        events = await apply_canary_verdict(session, live, self.config)
-        self.state.invalidate_after_commit(session, tenant_id)
-        return events
-
-    async def _relearn(
-        self,
-        session: AsyncSession,
-        tenant_id: UUID,
-        decision: RouterDecision,
-        quality_change: float,
-        reward_change: float,
-    ) -> list[str]:
-        """Move what the policy learnt from a decision to its revised reward, without a second
-        observation."""
-        repo = PolicyRepository(session)
-        live = list(await repo.locked_live())
-        policy = self._learner(live, decision)
-        if policy is None:
-            return []
-        bandit = LinUCB.from_dict(policy.state, self.arms, DIMENSIONS)
-        if not decision.early_exit:
-            bandit.revise(decision.tier, _vector(decision.vector), reward_change)
-        key = decision.features.get("similar_requests")
-        if isinstance(key, str):
-            bandit.revise_outcome(key, quality_change)
-        policy.state = bandit.to_dict()
-        policy.revision += 1
-        if policy.id == decision.policy_id:
-            policy.reward_sum += reward_change
         await session.flush()
         events = await apply_canary_verdict(session, live, self.config)
         self.state.invalidate_after_commit(session, tenant_id)
