@@ -318,19 +318,23 @@ async def _chunks(
 ) -> AsyncIterator[bytes]:
     model = body.model if body.model != AUTO else AUTO
 
-    def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> bytes:
-        data = {
+    def event(choices: list[dict[str, Any]], usage: dict[str, Any] | None) -> bytes:
+        data: dict[str, Any] = {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
             "system_fingerprint": None,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-            **extra,
+            "choices": choices,
         }
         if include_usage:
-            data.setdefault("usage", None)
+            data["usage"] = usage
         return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+    def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
+        return event(
+            [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], None
+        )
 
     result: ChatResult | None = None
     role_sent = False
@@ -360,16 +364,7 @@ async def _chunks(
             yield chunk({"tool_calls": calls}, None)
         yield chunk({}, _finish_reason(result))
         if include_usage:
-            data = {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "system_fingerprint": None,
-                "choices": [],
-                "usage": _usage(result),
-            }
-            yield b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+            yield event([], _usage(result))
         yield b"data: [DONE]\n\n"
     finally:
         await _record(chat, principal, completion_id, result, prepared, True, started)
