@@ -16,9 +16,10 @@ from aiaas.kit.clock import utcnow
 from aiaas.kit.errors import Conflict, NotFound, ValidationFailed
 from aiaas.router.bandit import LinUCB
 from aiaas.router.features import DIMENSIONS
+from aiaas.router.learning import FeedbackResult
 from aiaas.router.models import RouterDecision, RouterPolicy
 from aiaas.router.repository import DecisionRepository, PolicyRepository
-from aiaas.router.service import Decision, FeedbackResult, RouterService
+from aiaas.router.service import Decision, RouterService
 from tests.conftest import Stack
 from tests.factories import make_tenant
 

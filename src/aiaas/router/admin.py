@@ -13,10 +13,11 @@ from aiaas.events import record_event
 from aiaas.kit.db import session_tenant
 from aiaas.kit.errors import NotFound
 from aiaas.router.events import SettingsUpdated
+from aiaas.router.learning import TenantRequired
 from aiaas.router.models import RouterPolicy, RouterTenantSettings
 from aiaas.router.policy import PolicyParams
 from aiaas.router.repository import DecisionRepository, PolicyRepository, SettingsRepository
-from aiaas.router.service import RouterService, TenantRequired
+from aiaas.router.service import RouterService
 from aiaas.router.state import TenantRouting
 from aiaas.router.versions import start_canary
 
