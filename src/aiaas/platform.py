@@ -28,6 +28,7 @@ from aiaas.ingestion.runtime import KnowledgeBase, build_knowledge_base
 from aiaas.ingestion.tasks import IngestionConsumer
 from aiaas.kit.db import Database
 from aiaas.kit.security import JwtCodec
+from aiaas.kit.tasks import cancel_and_wait
 from aiaas.orchestrator.service import OrchestratorService, ingestion_search
 from aiaas.router.service import RouterService
 from aiaas.router.tasks import IntentTrainingConsumer
@@ -81,8 +82,7 @@ class Platform:
         """Stop the relay, then the consumers (events not yet relayed wait in the outbox)."""
         await self.knowledge.stop_background()
         if self._relay_task is not None:
-            self._relay_task.cancel()
-            await asyncio.gather(self._relay_task, return_exceptions=True)
+            await cancel_and_wait(self._relay_task)
             self._relay_task = None
         if self.runner is not None:
             await self.runner.stop()

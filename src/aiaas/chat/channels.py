@@ -29,6 +29,7 @@ from aiaas.kit.db import Database
 from aiaas.kit.errors import AppError, Forbidden, NotFound, Unauthorized
 from aiaas.kit.ids import parse_id
 from aiaas.kit.security import JwtCodec
+from aiaas.kit.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +163,7 @@ class WebhookDispatcher:
         self._client = httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds)
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(*self._tasks)
         if self._client is not None:
             await self._client.aclose()
             self._client = None

@@ -39,6 +39,7 @@ from aiaas.kit.clock import utcnow
 from aiaas.kit.context import Actor, bind_context, current_context, reset_context
 from aiaas.kit.db import Database
 from aiaas.kit.ids import parse_id
+from aiaas.kit.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,7 @@ class ConsumerRunner:
     async def stop(self) -> None:
         """Detach every consumer; unacknowledged deliveries come back later."""
         if self._lag_task is not None:
-            self._lag_task.cancel()
-            await asyncio.gather(self._lag_task, return_exceptions=True)
+            await cancel_and_wait(self._lag_task)
             self._lag_task = None
         subscriptions, self._subscriptions = list(self._subscriptions.values()), {}
         for subscription in subscriptions:

@@ -50,6 +50,7 @@ from aiaas.events.outbox import OutboxSignal, WakeSet, outbox_channel, outbox_si
 from aiaas.events.shielding import run_to_completion
 from aiaas.kit.clock import utcnow
 from aiaas.kit.db import Database
+from aiaas.kit.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -298,8 +299,7 @@ class OutboxRelay:
             self._signal.unlisten(wake)
             self._wake = None
             if listener is not None:
-                listener.cancel()
-                await asyncio.gather(listener, return_exceptions=True)
+                await cancel_and_wait(listener)
 
     async def _listen_loop(self, wake: WakeSet) -> None:
         import asyncpg

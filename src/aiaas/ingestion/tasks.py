@@ -4,7 +4,6 @@ re-indexer that moves stored vectors to a newly configured embedding model."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from uuid import UUID
@@ -25,6 +24,7 @@ from aiaas.ingestion.pipeline import ReindexStep, process_document, reindex_batc
 from aiaas.ingestion.repository import ChunkRepository
 from aiaas.ingestion.runtime import KnowledgeBase
 from aiaas.kit.db import Database
+from aiaas.kit.tasks import cancel_and_wait
 from aiaas.tenancy.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,4 @@ class Reindexer:
         tasks = [t for t in (self._task, *self._tenant_tasks.values()) if t is not None]
         self._task = None
         self._tenant_tasks.clear()
-        for task in tasks:
-            task.cancel()
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*tasks)

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from aiaas.kit.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[str, dict[str, Any]], None]
@@ -101,8 +103,7 @@ class RedisFanout:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait(self._task)
         if self._pubsub is not None:
             await self._pubsub.aclose()
         if self._redis is not None:

@@ -29,6 +29,7 @@ from aiaas.backends.bus import (
     SettledCallback,
     subject_matches,
 )
+from aiaas.kit.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -169,9 +170,7 @@ class _Durable:
     async def detach(self) -> None:
         """Stop the worker; queued and delayed messages stay for the next subscriber."""
         worker, self.worker = self.worker, None
-        if worker is not None:
-            worker.cancel()
-            await asyncio.gather(worker, return_exceptions=True)
+        await cancel_and_wait(worker)
         for handle, message in self.delayed.values():
             handle.cancel()
             self.queue.append(message)

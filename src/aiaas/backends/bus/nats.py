@@ -41,6 +41,7 @@ from aiaas.backends.bus import (
     Retry,
     SettledCallback,
 )
+from aiaas.kit.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,7 @@ class NatsSubscription:
 
     async def stop(self) -> None:
         """Stop fetching; unacknowledged messages are redelivered to the next subscriber."""
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
         with contextlib.suppress(Exception):
             await self._psub.unsubscribe()
         self._bus._subscriptions.discard(self)
