@@ -24,14 +24,19 @@ from langgraph.graph import START, StateGraph
 from aiaas.orchestrator.context import NodeContext
 from aiaas.orchestrator.errors import Issue, WorkflowValidationError
 from aiaas.orchestrator.nodes import BuildEnv, CheckScope, kind_for
-from aiaas.orchestrator.runtime import destination, graph_name, make_begin, make_step
+from aiaas.orchestrator.runtime import (
+    BEGIN,
+    StepChain,
+    destination,
+    graph_name,
+    make_begin,
+    make_step,
+)
 from aiaas.orchestrator.spec.checks import graph_problems, transitions
 from aiaas.orchestrator.spec.loader import LineMap, build_spec, issue, parse_yaml
 from aiaas.orchestrator.spec.models import WorkflowSpec
 from aiaas.orchestrator.spec.nodes import NodeBase, SubworkflowNode
 from aiaas.orchestrator.state import RunState
-
-BEGIN = "__begin"
 
 
 @dataclass(frozen=True)
@@ -42,11 +47,24 @@ class CompiledWorkflow:
     graph: Any
     digest: str
     subworkflows: tuple[str, ...] = ()
+    chain: StepChain | None = None
 
     @property
     def recursion_limit(self) -> int:
         """LangGraph's superstep limit: generous above ``max_steps``, which the runtime enforces."""
         return self.spec.limits.max_steps * 2 + 10
+
+    @property
+    def may_pause(self) -> bool:
+        """Whether a run can stop half-way for a human (a handoff, here or in a subworkflow)."""
+        return self.chain is None or self.chain.may_pause
+
+    async def run_inline(self, state: RunState, ctx: NodeContext) -> dict[str, Any]:
+        """Run this workflow, which never pauses, to its end in the caller's step; returns its
+        final state."""
+        if self.chain is None or self.chain.may_pause:
+            raise RuntimeError(f"workflow {self.spec.name!r} may pause: run it as a graph")
+        return await self.chain.run_inline(BEGIN, state, ctx)
 
 
 def _declared(node: NodeBase) -> list[tuple[tuple[str | int, ...], str, str | None]]:
@@ -114,7 +132,7 @@ def _compile(
     root: bool,
 ) -> CompiledWorkflow:
     found = check_workflow(spec, tools=tools, workflows=set(workflows) | {spec.name})
-    subgraphs: dict[str, Any] = {}
+    subgraphs: dict[str, CompiledWorkflow] = {}
     for index, node in enumerate(spec.nodes):
         if not isinstance(node, SubworkflowNode) or node.workflow in subgraphs:
             continue
@@ -140,38 +158,34 @@ def _compile(
         try:
             subgraphs[node.workflow] = _compile(
                 child, workflows, tools, None, (*stack, node.workflow), root=False
-            ).graph
+            )
         except WorkflowValidationError as exc:
             found.append(
                 issue(where, f"workflow {node.workflow!r} is invalid: {exc.issues[0]}", None)
             )
     if found:
         raise WorkflowValidationError(found, workflow=spec.name)
-    graph = _build_graph(spec, subgraphs, root=root, checkpointer=checkpointer)
+    graph, chain = _build_graph(spec, subgraphs, root=root, checkpointer=checkpointer)
     return CompiledWorkflow(
-        spec, graph, closure_digest(spec, workflows, tools), tuple(sorted(subgraphs))
+        spec, graph, closure_digest(spec, workflows, tools), tuple(sorted(subgraphs)), chain
     )
 
 
 def _build_graph(
     spec: WorkflowSpec,
-    subgraphs: Mapping[str, Any],
+    subworkflows: Mapping[str, CompiledWorkflow],
     *,
     root: bool,
     checkpointer: BaseCheckpointSaver[Any] | None,
-) -> Any:
+) -> tuple[Any, StepChain]:
     builder: StateGraph[RunState, NodeContext, RunState, RunState] = StateGraph(
         RunState, context_schema=NodeContext
     )
-    env = BuildEnv(spec, subgraphs)
-    limits = spec.limits.model_dump()
+    env = BuildEnv(spec, subworkflows)
+    chain = StepChain(spec.name, spec.limits.max_steps)
+    chain.add(BEGIN, make_begin(spec, root=root, limits=spec.limits.model_dump()))
     # every step routes itself (a Command); destinations only document the graph's shape
-    builder.add_node(  # type: ignore[call-overload]
-        BEGIN,
-        make_begin(spec, root=root, limits=limits),
-        destinations=(graph_name(spec.entry_node), GRAPH_END),
-    )
-    builder.add_edge(START, BEGIN)
+    shape: dict[str, set[str]] = {BEGIN: {graph_name(spec.entry_node), GRAPH_END}}
     outgoing = transitions(spec, _declared)
     for node in spec.nodes:
         steps = kind_for(node).build(node, env)
@@ -179,15 +193,21 @@ def _build_graph(
         for position, step in enumerate(steps):
             then = steps[position + 1].suffix if position + 1 < len(steps) else None
             name = graph_name(node.id, step.suffix)
-            wrapped = make_step(spec, node, step, moves=moves, then=then)
+            chain.add(name, make_step(spec, node, step, moves=moves, then=then), pauses=step.pauses)
             targets = {GRAPH_END}
             targets |= (
                 {graph_name(node.id, then)} if then else {destination(m.target) for m in moves}
             )
             if node.on_error is not None:
                 targets.add(destination(node.on_error))
-            builder.add_node(name, wrapped, destinations=tuple(sorted(targets)))  # type: ignore[call-overload]
-    return builder.compile(checkpointer=checkpointer if root else None, name=spec.name)
+            shape[name] = targets
+    for name, targets in shape.items():
+        builder.add_node(  # type: ignore[call-overload]
+            name, chain.graph_node(name), destinations=tuple(sorted(targets))
+        )
+    builder.add_edge(START, BEGIN)
+    graph = builder.compile(checkpointer=checkpointer if root else None, name=spec.name)
+    return graph, chain
 
 
 def closure_digest(

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from langgraph.errors import GraphBubbleUp
+from langgraph.errors import GraphBubbleUp, GraphRecursionError
 from langgraph.graph import END as GRAPH_END
 from langgraph.runtime import Runtime
 from langgraph.types import Command
@@ -39,6 +39,11 @@ from aiaas.orchestrator.state import (
 
 _tracer = trace.get_tracer("aiaas.orchestrator")
 GraphFn = Callable[[RunState, Runtime[NodeContext]], Awaitable[Command[str]]]
+BEGIN = "__begin"
+"""The graph name of the step that opens every run."""
+StepFn = Callable[[RunState, NodeContext], Awaitable[dict[str, Any]]]
+"""One step of a workflow: the new whole values of the channels it changes (``run.next`` says
+where the run goes next)."""
 
 
 def graph_name(node_id: str, suffix: str = "") -> str:
@@ -50,18 +55,86 @@ def destination(target: str) -> str:
     return GRAPH_END if target == END else graph_name(target)
 
 
-def goto(update: dict[str, Any]) -> Command[str]:
-    """The step's update plus where the run goes next (its ``run.next``, or the end once the run
-    stopped).
-
-    Each step routes itself with a ``Command`` instead of a conditional edge: an edge is a second
-    task per step for LangGraph (a fresh read of the state and a router call), a measurable share
-    of the per-turn overhead.
-    """
+def next_step(update: Mapping[str, Any]) -> str:
+    """Where the run goes after a step: its ``run.next``, or the end once the run stopped."""
     run = update.get("run")
     if run is None or run.get("status") != RUNNING:
-        return Command(update=update, goto=GRAPH_END)
-    return Command(update=update, goto=str(run.get("next") or GRAPH_END))
+        return GRAPH_END
+    return str(run.get("next") or GRAPH_END)
+
+
+class StepChain:
+    """Every step of one workflow by graph name, run as chains inside single LangGraph steps.
+
+    LangGraph costs about half a millisecond per superstep (task preparation, channel writes,
+    checkpoint bookkeeping) whatever the node does, and a customer turn is mostly short,
+    deterministic steps. So a graph node runs its own step and then, in the same superstep, every
+    step the run moves on to, until the run ends or reaches a step that may pause it (a handoff's
+    wait, or a subworkflow that contains one). Such a step always starts a superstep of its own:
+    when a paused run resumes, LangGraph re-runs the paused node from its beginning, and nothing
+    before it in the turn may run twice. Each step still enforces its own limits, timeout,
+    retries and ``on_error``, and publishes its own events; checkpoints are written at the end of
+    a turn either way.
+    """
+
+    def __init__(self, name: str, max_steps: int) -> None:
+        self.name = name
+        self.steps: dict[str, StepFn] = {}
+        self.pauses: set[str] = set()
+        # A chain stops at this length and lets LangGraph continue (its recursion limit applies);
+        # the steps' own ``max_steps`` check normally stops a looping run long before.
+        self.bound = max_steps * 2 + 10
+
+    def add(self, name: str, step: StepFn, *, pauses: bool = False) -> None:
+        self.steps[name] = step
+        if pauses:
+            self.pauses.add(name)
+
+    @property
+    def may_pause(self) -> bool:
+        return bool(self.pauses)
+
+    async def advance(
+        self, first: str, state: RunState, ctx: NodeContext
+    ) -> tuple[dict[str, Any], str]:
+        """Run ``first`` and the steps after it; returns the merged update and the next step."""
+        merged: dict[str, Any] = {}
+        current = first
+        for _ in range(self.bound):
+            update = await self.steps[current](state, ctx)
+            current = next_step(update)
+            if not update:
+                break
+            # every step writes whole channel values, so a later one simply replaces them
+            merged.update(update)
+            state = {**state, **update}  # type: ignore[typeddict-item]
+            if current == GRAPH_END or current in self.pauses:
+                break
+        return merged, current
+
+    def graph_node(self, name: str) -> GraphFn:
+        """The LangGraph node for step ``name``: its chain, routed with a ``Command``.
+
+        A ``Command`` instead of a conditional edge: an edge is a second task per step for
+        LangGraph (a fresh read of the state and a router call).
+        """
+
+        async def node(state: RunState, runtime: Runtime[NodeContext]) -> Command[str]:
+            update, then = await self.advance(name, state, runtime.context)
+            return Command(update=update, goto=then)
+
+        return node
+
+    async def run_inline(self, begin: str, state: RunState, ctx: NodeContext) -> dict[str, Any]:
+        """Run a workflow that never pauses to its end without a graph of its own (a
+        subworkflow); returns its final state."""
+        current = begin
+        for _ in range(self.bound):
+            update, current = await self.advance(current, state, ctx)
+            state = {**state, **update}  # type: ignore[typeddict-item]
+            if current == GRAPH_END:
+                return dict(state)
+        raise GraphRecursionError(f"workflow {self.name!r} ran more than {self.bound} steps")
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -86,26 +159,24 @@ def _limits_reason(run: dict[str, Any]) -> str | None:
     return None
 
 
-def make_begin(spec: WorkflowSpec, *, root: bool, limits: dict[str, Any]) -> GraphFn:
+def make_begin(spec: WorkflowSpec, *, root: bool, limits: dict[str, Any]) -> StepFn:
     """The first step of a graph: fresh turn bookkeeping (root only) and state-field defaults."""
 
-    async def begin(state: RunState, runtime: Runtime[NodeContext]) -> Command[str]:
+    async def begin(state: RunState, _ctx: NodeContext) -> dict[str, Any]:
         variables = dict(state.get("vars") or {})
         for name, declared in spec.state.items():
             if name not in variables or not type_matches(declared.type, variables[name]):
                 variables[name] = declared.initial()
         if not root:
             run = {**(state.get("run") or {}), "next": spec.entry_node}
-            return goto({"vars": variables, "run": run})
+            return {"vars": variables, "run": run}
         run = new_run(spec.name, limits)
         run["next"] = spec.entry_node
         history = list(state.get("history") or [])
         message = str((state.get("inputs") or {}).get("message") or "")
         if message:
             history.append({"role": "user", "content": message})
-        return goto(
-            {"vars": variables, "run": run, "replies": [], "history": history[-HISTORY_LIMIT:]}
-        )
+        return {"vars": variables, "run": run, "replies": [], "history": history[-HISTORY_LIMIT:]}
 
     return begin
 
@@ -117,7 +188,7 @@ def make_step(
     *,
     moves: Sequence[Transition],
     then: str | None,
-) -> GraphFn:
+) -> StepFn:
     """Wrap ``step`` of ``node``; ``then`` is the next step of the same node (``None`` for the
     last)."""
     policy = RetryPolicy(
@@ -131,9 +202,6 @@ def make_step(
     async def attempt(view: View, ctx: NodeContext) -> Outcome:
         async with asyncio.timeout(node.timeout):
             return await step.run(view, ctx)
-
-    async def run_step(state: RunState, runtime: Runtime[NodeContext]) -> Command[str]:
-        return goto(await step_update(state, runtime.context))
 
     async def step_update(state: RunState, ctx: NodeContext) -> dict[str, Any]:
         run = dict(state.get("run") or {})
@@ -188,7 +256,7 @@ def make_step(
             )
         return update
 
-    return run_step
+    return step_update
 
 
 def _apply(spec: WorkflowSpec, view: View, outcome: Outcome) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from aiaas.backends.llm.types import ChatResult
 from aiaas.orchestrator.context import NodeContext
@@ -14,6 +14,9 @@ from aiaas.orchestrator.spec.models import FieldSpec, WorkflowSpec
 from aiaas.orchestrator.spec.nodes import NodeBase
 from aiaas.orchestrator.spec.templates import TemplateError, parse_template
 from aiaas.orchestrator.state import View
+
+if TYPE_CHECKING:
+    from aiaas.orchestrator.compiler import CompiledWorkflow
 
 SpecT = TypeVar("SpecT", bound=NodeBase)
 SpecT_contra = TypeVar("SpecT_contra", bound=NodeBase, contravariant=True)
@@ -91,12 +94,14 @@ Executor = Callable[[View, NodeContext], Awaitable[Outcome]]
 
 @dataclass(frozen=True)
 class Step:
-    """One LangGraph node built from a spec node. ``counts`` is false for continuation steps."""
+    """One LangGraph node built from a spec node. ``counts`` is false for continuation steps;
+    ``pauses`` marks a step that may interrupt the run (it always starts a superstep)."""
 
     suffix: str
     run: Executor
     counts: bool = True
     retries: bool = True
+    pauses: bool = False
 
 
 class NodeKind(Protocol, Generic[SpecT_contra]):
@@ -115,10 +120,10 @@ class NodeKind(Protocol, Generic[SpecT_contra]):
 
 @dataclass
 class BuildEnv:
-    """What building a node may use: the workflow and the compiled subworkflow graphs."""
+    """What building a node may use: the workflow and its compiled subworkflows."""
 
     spec: WorkflowSpec
-    subgraphs: Mapping[str, Any] = field(default_factory=dict)
+    subworkflows: Mapping[str, CompiledWorkflow] = field(default_factory=dict)
 
 
 class SimpleKind(Generic[SpecT]):

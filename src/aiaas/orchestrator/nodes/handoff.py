@@ -91,4 +91,4 @@ class HandoffKind(SimpleKind[HandoffNode]):
             )
             return Outcome(updates=updates, replies=replies, run={**view.run, "handoff": request})
 
-        return [Step("", announce), Step(".wait", wait, counts=False, retries=False)]
+        return [Step("", announce), Step(".wait", wait, counts=False, retries=False, pauses=True)]
