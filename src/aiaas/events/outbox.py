@@ -9,6 +9,7 @@ delivered only if it commits).
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -135,25 +136,27 @@ async def record_event(
     subject_type: str,
     subject_id: UUID | str,
     actor: Actor | None = None,
+    occurred_at: datetime | None = None,
 ) -> EventEnvelope:
     """Validate an event against the catalog and add it to the session's outbox (same transaction).
 
     The tenant comes from the session; request id, trace id and (unless given) the actor from the
-    current request context. Raises ``UnknownEventType``, ``InvalidEventPayload`` or
-    ``MissingTenant``.
+    current request context; ``occurred_at`` defaults to now (pass it for an event recorded after
+    the fact). Raises ``UnknownEventType``, ``InvalidEventPayload`` or ``MissingTenant``.
     """
     tenant_id = session_tenant(session)
     if tenant_id is None:
         raise MissingTenant(f"{type} recorded in a session without a tenant")
     spec = get_event_type(type)
     data = spec.validate(payload)
+    now = utcnow()
     ctx = current_context()
     envelope = EventEnvelope(
         id=new_id(),
         tenant_id=tenant_id,
         type=type,
         version=spec.version,
-        occurred_at=utcnow(),
+        occurred_at=occurred_at or now,
         actor=EventActor.of(actor or ctx.actor),
         subject=EventSubject(type=subject_type, id=str(subject_id)),
         request_id=ctx.request_id,
@@ -166,7 +169,7 @@ async def record_event(
             tenant_id=tenant_id,
             type=type,
             envelope=envelope.to_json_dict(),
-            created_at=envelope.occurred_at,
+            created_at=now,  # when it entered the outbox: what relay lag is measured from
             attempts=0,
         )
     )

@@ -40,6 +40,6 @@ async def cancel_and_wait(
             )
         _, pending = await asyncio.wait(pending, timeout=recancel_after)
         rounds += 1
-    for task in tasks:
-        if task is not None and task.done() and not task.cancelled():
-            task.exception()  # retrieved, so asyncio does not log it as never retrieved
+    for ended in tasks:
+        if ended is not None and ended.done() and not ended.cancelled():
+            ended.exception()  # retrieved, so asyncio does not log it as never retrieved

@@ -27,5 +27,12 @@ class OrchestratorSettings(BaseModel):
         le=10_000,
         description="Events stored with each run for replay (token deltas excluded)",
     )
+    record_run_start_after_seconds: float = Field(
+        0.25,
+        ge=0,
+        le=60,
+        description="A turn's run row and start event are written this long into the run, or with "
+        "its end if it ends sooner (0: at once, in a transaction of their own)",
+    )
     knowledge_k_max: int = Field(20, ge=1, le=100, description="Largest k a workflow may search")
     tools: ToolSettings = Field(default_factory=ToolSettings)

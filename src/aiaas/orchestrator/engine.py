@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -194,7 +194,7 @@ class WorkflowEngine:
         context: NodeContext,
         inputs: Mapping[str, Any] | None = None,
         check_handoff: bool = True,
-    ) -> AsyncIterator[WorkflowEvent]:
+    ) -> TurnStream:
         """The events of :meth:`run_turn` as they happen; the last one is ``run.finished``."""
         return self._stream(
             context,
@@ -215,7 +215,7 @@ class WorkflowEngine:
         conversation_id: str,
         resolution: HandoffResolution | Mapping[str, Any],
         context: NodeContext,
-    ) -> AsyncIterator[WorkflowEvent]:
+    ) -> TurnStream:
         """The events of :meth:`resume` as they happen; the last one is ``run.finished``."""
         return self._stream(
             context,
@@ -225,39 +225,10 @@ class WorkflowEngine:
         )
 
     # ---- internals ----------------------------------------------------------------------------
-    async def _stream(
+    def _stream(
         self, context: NodeContext, start: Callable[[NodeContext], Awaitable[TurnResult]]
-    ) -> AsyncIterator[WorkflowEvent]:
-        queue: asyncio.Queue[WorkflowEvent | None] = asyncio.Queue(self.stream_queue_size)
-        forwarding = context if context.emit is not None else None
-
-        async def sink(event: WorkflowEvent) -> None:
-            await queue.put(event)
-            if forwarding is not None:
-                await forwarding.publish(event)
-
-        task = asyncio.ensure_future(start(replace(context, emit=sink)))
-        task.add_done_callback(lambda _t: queue.put_nowait(None) if not queue.full() else None)
-        try:
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    event = getter.result()
-                    if event is None:
-                        break
-                    yield event
-                    continue
-                getter.cancel()
-                while not queue.empty():
-                    event = queue.get_nowait()
-                    if event is not None:
-                        yield event
-                break
-            await task  # re-raises what the run raised (e.g. HandoffPending)
-        finally:
-            if not task.done():
-                task.cancel()
+    ) -> TurnStream:
+        return TurnStream(context, start, self.stream_queue_size)
 
     async def _execute(
         self, workflow: CompiledWorkflow, thread: str, payload: Any, context: NodeContext
@@ -316,6 +287,74 @@ class WorkflowEngine:
             WorkflowEvent("run.finished", workflow.spec.name, None, result.to_dict())
         )
         return result
+
+
+class TurnStream(AsyncIterator[WorkflowEvent]):
+    """The events of one turn as it runs in a task of its own; the last is ``run.finished``.
+
+    :meth:`cancel` stops the turn from any task (the consumer then sees ``CancelledError``);
+    closing the iterator early cancels it too. Events pass one bounded queue: a consumer that
+    falls behind slows the run instead of piling events up in memory.
+    """
+
+    def __init__(
+        self,
+        context: NodeContext,
+        start: Callable[[NodeContext], Awaitable[TurnResult]],
+        queue_size: int,
+    ) -> None:
+        self._context = context
+        self._start = start
+        self._queue_size = queue_size
+        self._task: asyncio.Future[TurnResult] | None = None
+        self._cancelled = False
+        self._end_marker: asyncio.Future[None] | None = None
+        self._events = self._run()
+
+    def __aiter__(self) -> TurnStream:
+        return self
+
+    async def __anext__(self) -> WorkflowEvent:
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
+
+    def cancel(self) -> None:
+        """Stop the turn (before it starts, or wherever it is)."""
+        self._cancelled = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def _run(self) -> AsyncGenerator[WorkflowEvent, None]:
+        queue: asyncio.Queue[WorkflowEvent | None] = asyncio.Queue(self._queue_size)
+        forwarding = self._context if self._context.emit is not None else None
+
+        async def sink(event: WorkflowEvent) -> None:
+            await queue.put(event)
+            if forwarding is not None:
+                await forwarding.publish(event)
+
+        def finished(_task: object) -> None:
+            # the end marker goes after every event the run queued (a full queue: once there
+            # is room)
+            try:
+                queue.put_nowait(None)
+            except asyncio.QueueFull:
+                self._end_marker = asyncio.ensure_future(queue.put(None))
+
+        task = asyncio.ensure_future(self._start(replace(self._context, emit=sink)))
+        self._task = task
+        if self._cancelled:
+            task.cancel()
+        task.add_done_callback(finished)
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+            await task  # re-raises what the run raised (e.g. HandoffPending)
+        finally:
+            if not task.done():
+                task.cancel()
 
 
 class _Recorder:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
@@ -17,7 +18,7 @@ from aiaas.kit.db import Database
 from aiaas.kit.errors import AppError
 from aiaas.orchestrator import events as orchestrator_events
 from aiaas.orchestrator.context import WorkflowEvent
-from aiaas.orchestrator.engine import HandoffPending
+from aiaas.orchestrator.engine import HandoffPending, TurnStream
 from aiaas.orchestrator.models import NodeRun, WorkflowRun
 from aiaas.orchestrator.repository import NodeRunRepository, RunRepository
 from aiaas.tools.service import ToolRunner
@@ -28,6 +29,7 @@ ENDED_EVENTS = {
     "stopped": ("orchestrator.run.stopped", orchestrator_events.RunStopped),
     "waiting_for_agent": ("orchestrator.run.interrupted", orchestrator_events.RunInterrupted),
 }
+log = logging.getLogger(__name__)
 
 
 class NodeLog:
@@ -82,7 +84,7 @@ class RunFeed:
         self.cancelled = False
         self.done = asyncio.Event()
         self._subscribers: list[asyncio.Queue[dict[str, Any] | None]] = []
-        self._task: asyncio.Future[None] | None = None
+        self._source: TurnStream | None = None
 
     def publish(self, event: WorkflowEvent) -> None:
         data = event.to_dict()
@@ -110,8 +112,8 @@ class RunFeed:
 
     def cancel(self) -> None:
         self.cancelled = True
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        if self._source is not None:
+            self._source.cancel()
 
     def close(self) -> None:
         self.done.set()
@@ -119,37 +121,87 @@ class RunFeed:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
 
-    async def drive(self, source: AsyncIterator[WorkflowEvent]) -> AsyncIterator[WorkflowEvent]:
-        queue: asyncio.Queue[WorkflowEvent | None] = asyncio.Queue()
-
-        async def pump() -> None:
-            try:
-                async for event in source:
-                    queue.put_nowait(event)
-            finally:
-                queue.put_nowait(None)
-
-        task = asyncio.ensure_future(pump())
-        self._task = task
+    async def drive(self, source: TurnStream) -> AsyncIterator[WorkflowEvent]:
+        """The run's events from ``source``; a :meth:`cancel` meanwhile ends them quietly."""
+        self._source = source
         if self.cancelled:
-            task.cancel()
+            source.cancel()
         try:
-            while True:
-                event = await queue.get()
-                if event is None:
-                    break
+            async for event in source:
                 yield event
-            if task.cancelled():
-                self.cancelled = True
-                return
-            exc = task.exception()
-            if exc is not None:
-                raise exc
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not self.cancelled or (current is not None and current.cancelling()):
+                raise
+            # the run was cancelled through this feed: its events end here
         finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await source.aclose()
+
+
+class StartedRun:
+    """A run's row from its start until its end is recorded.
+
+    Most turns end within milliseconds, and on SQLite a transaction of its own for the start costs
+    about as much as the rest of the turn. So a turn's row and its ``orchestrator.run.started``
+    event are written ``record_after`` seconds into the run, or, for the common short turn, in
+    the transaction that records its end. Until then the row lives here: the service answers
+    ``GET /runs/{id}`` and cancellation from it, and the started event keeps its true time.
+    """
+
+    def __init__(self, tenant_id: UUID, row: WorkflowRun) -> None:
+        self.tenant_id = tenant_id
+        self.row = row
+        self.started_at = row.started_at
+        self.written = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._writing: asyncio.Task[None] | None = None
+
+    def write_after(self, db: Database, seconds: float) -> None:
+        """Write the start once the run has lasted ``seconds`` (unless its end came first)."""
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(seconds, self._write_now, db)
+
+    def _write_now(self, db: Database) -> None:
+        self._timer = None
+        self._writing = asyncio.get_running_loop().create_task(
+            self._write(db), name=f"run-start-{self.row.id}"
+        )
+
+    async def _write(self, db: Database) -> None:
+        try:
+            async with db.transaction(self.tenant_id) as session:
+                session.add(self.row)
+                await self.record_started(session)
+        except Exception:
+            # the end's transaction writes the row instead
+            log.warning("could not record the start of run %s", self.row.id, exc_info=True)
+            return
+        self.written = True
+
+    async def record_started(self, session: Any) -> None:
+        row = self.row
+        await record_event(
+            session,
+            "orchestrator.run.started",
+            orchestrator_events.RunStarted(
+                run_id=str(row.id),
+                conversation_id=row.conversation_id,
+                workflow=row.workflow,
+                revision=row.revision,
+                kind=row.kind,
+            ),
+            subject_type="workflow_run",
+            subject_id=row.id,
+            occurred_at=self.started_at,
+        )
+
+    async def settle(self) -> None:
+        """Drop a start not yet written (the end writes it) or wait for one being written."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._writing is not None:
+            await asyncio.shield(self._writing)
 
 
 async def start_run(
@@ -164,36 +216,37 @@ async def start_run(
     kind: str,
     message: str,
     resumes: UUID | None,
-) -> WorkflowRun:
-    """Record a run as running (and its start event); returns the row for :func:`finish_run`."""
+    record_after: float = 0.0,
+) -> StartedRun:
+    """Start a run: refuse a turn while the conversation waits for an agent, then record the run
+    as running with its start event, at once or (a turn, ``record_after`` > 0) later.
+
+    Returns the :class:`StartedRun` that :func:`finish_run` completes.
+    """
+    run = WorkflowRun(
+        id=run_id, tenant_id=tenant_id, conversation_id=conversation_id, workflow=workflow,
+        revision=revision, source=origin, kind=kind, status="running", message=message[:20_000],
+        started_at=utcnow(), finished_at=None, duration_ms=None, steps=0, llm_calls=0,
+        tool_calls=0, input_tokens=0, output_tokens=0, cost_micros=0, stop_reason=None,
+        error=None, handoff=None, replies=[], events=[],
+    )  # fmt: skip
+    started = StartedRun(tenant_id, run)
+    deferred = kind == "turn" and resumes is None and record_after > 0
     async with db.transaction(tenant_id) as session:
         runs = RunRepository(session)
         if kind == "turn" and await runs.waiting(conversation_id) is not None:
             raise HandoffPending("the conversation is waiting for a human agent")
+        if deferred:
+            started.write_after(db, record_after)
+            return started
         if resumes is not None:
             previous = await runs.get(resumes)
             if previous is not None and previous.status == "waiting_for_agent":
                 previous.status = "resolved"
-        run = WorkflowRun(
-            id=run_id, conversation_id=conversation_id, workflow=workflow, revision=revision,
-            source=origin, kind=kind, status="running", message=message[:20_000],
-            replies=[], events=[],
-        )  # fmt: skip
         session.add(run)  # flushed with the event at commit
-        await record_event(
-            session,
-            "orchestrator.run.started",
-            orchestrator_events.RunStarted(
-                run_id=str(run_id),
-                conversation_id=conversation_id,
-                workflow=workflow,
-                revision=revision,
-                kind=kind,
-            ),
-            subject_type="workflow_run",
-            subject_id=run_id,
-        )
-    return run
+        await started.record_started(session)
+    started.written = True
+    return started
 
 
 async def finish_run(
@@ -209,14 +262,17 @@ async def finish_run(
     cancelled_from: str | None = None,
     crashed: BaseException | None = None,
     events: list[dict[str, Any]] | None = None,
-    started: WorkflowRun | None = None,
+    started: StartedRun | None = None,
 ) -> None:
     """Store a run's outcome, its node runs and the event of its end (one transaction).
 
-    ``started`` is the row :func:`start_run` returned: it is updated as it is, without reading it
-    back. Every change is made before the one flush at the end, so the run row takes a single
-    UPDATE and the node runs one batched INSERT. A run whose row is gone is left alone.
+    ``started`` is what :func:`start_run` returned: its row is updated as it is, without reading
+    it back, or inserted with its start event when the start was not written yet. Every change is
+    made before the one flush at the end, so the run row takes a single UPDATE (or INSERT) and the
+    node runs one batched INSERT. A run whose row is gone is left alone.
     """
+    if started is not None:
+        await started.settle()
     try:
         await _finish(db, tenant_id, run_id, result, nodes, runner, duration_ms, compensations,
                       cancelled_from, crashed, events, started)  # fmt: skip
@@ -236,12 +292,16 @@ async def _finish(
     cancelled_from: str | None,
     crashed: BaseException | None,
     events: list[dict[str, Any]] | None,
-    started: WorkflowRun | None,
+    started: StartedRun | None,
 ) -> None:
     async with db.transaction(tenant_id) as session:
-        if started is not None and started.id == run_id:
-            run: WorkflowRun | None = started
-            session.add(started)  # a detached row: re-attached without a SELECT
+        if started is not None and started.row.id == run_id:
+            run: WorkflowRun | None = started.row
+            # a detached row is re-attached without a SELECT; a start not yet written is
+            # inserted here, its event before the end's
+            session.add(started.row)
+            if not started.written:
+                await started.record_started(session)
         else:
             run = await RunRepository(session).get(run_id)
         if run is None:
@@ -270,6 +330,9 @@ async def _finish(
                 session, event_type, payload, subject_type="workflow_run", subject_id=run_id
             )
         if nodes is not None and nodes.rows:
+            if started is not None and not started.written:
+                # the unit of work does not order rows by foreign key: the run goes first
+                await session.flush()
             await NodeRunRepository(session).add_many(
                 [NodeRun(run_id=run_id, seq=seq, **row) for seq, row in enumerate(nodes.rows)]
             )

@@ -33,13 +33,14 @@ from aiaas.orchestrator.compiler import CompiledWorkflow, WorkflowCompiler
 from aiaas.orchestrator.context import NodeContext, WorkflowEvent
 from aiaas.orchestrator.engine import (
     NoHandoffPending,
+    TurnStream,
     WorkflowEngine,
     thread_id_for,
 )
 from aiaas.orchestrator.errors import WorkflowNotFound
 from aiaas.orchestrator.library import DEFAULT_WORKFLOW
 from aiaas.orchestrator.models import NodeRun, WorkflowRun
-from aiaas.orchestrator.recording import NodeLog, RunFeed, finish_run, start_run
+from aiaas.orchestrator.recording import NodeLog, RunFeed, StartedRun, finish_run, start_run
 from aiaas.orchestrator.repository import NodeRunRepository, RunRepository
 from aiaas.orchestrator.spec.models import WorkflowSpec
 from aiaas.orchestrator.spec.nodes import SubworkflowNode, ToolNode
@@ -115,6 +116,7 @@ class OrchestratorService:
         self._locks: dict[tuple[UUID, str], tuple[asyncio.Lock, list[int]]] = {}
         """Per conversation: its lock and how many turns hold or wait for it."""
         self._feeds: dict[UUID, RunFeed] = {}
+        self._starts: dict[UUID, StartedRun] = {}
         self.started = False
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -163,7 +165,7 @@ class OrchestratorService:
         compiled = self._compiled(tid, resolved, workflows)
         inputs = {k: v for k, v in (context or {}).items() if k in resolved.spec.inputs}
 
-        def start(ctx: NodeContext) -> AsyncIterator[WorkflowEvent]:
+        def start(ctx: NodeContext) -> TurnStream:
             # start_run has checked the runs table for a waiting handoff
             return self.engine.stream_turn(
                 compiled, conversation_id=conversation_id, message=message, context=ctx,
@@ -191,7 +193,7 @@ class OrchestratorService:
         )
         compiled = self._compiled(tid, resolved, workflows)
 
-        def start(ctx: NodeContext) -> AsyncIterator[WorkflowEvent]:
+        def start(ctx: NodeContext) -> TurnStream:
             return self.engine.stream_resume(
                 compiled, conversation_id=conversation_id, resolution=resolution, context=ctx
             )
@@ -236,6 +238,10 @@ class OrchestratorService:
         async with self.db.transaction(tenant_id) as session:
             run = await RunRepository(session).get(run_id)
             if run is None:
+                # a run of this process whose start is not written yet
+                pending = self._starts.get(run_id)
+                if pending is not None and pending.tenant_id == tenant_id:
+                    return pending.row, []
                 raise RunNotFound(f"no run {run_id}")
             return run, list(await NodeRunRepository(session).of(run_id))
 
@@ -304,7 +310,7 @@ class OrchestratorService:
         compiled: CompiledWorkflow,
         resolved: Resolved,
         workflows: TenantWorkflows,
-        start: Callable[[NodeContext], AsyncIterator[WorkflowEvent]],
+        start: Callable[[NodeContext], TurnStream],
         *,
         kind: str,
         message: str,
@@ -342,7 +348,7 @@ class OrchestratorService:
         compiled: CompiledWorkflow,
         resolved: Resolved,
         workflows: TenantWorkflows,
-        start: Callable[[NodeContext], AsyncIterator[WorkflowEvent]],
+        start: Callable[[NodeContext], TurnStream],
         *,
         kind: str,
         message: str,
@@ -354,7 +360,7 @@ class OrchestratorService:
         started = await start_run(
             self.db, tid, run_id, conversation_id=conversation_id, workflow=spec.name,
             revision=resolved.revision, origin=resolved.origin, kind=kind, message=message,
-            resumes=resumes,
+            resumes=resumes, record_after=self.config.record_run_start_after_seconds,
         )  # fmt: skip
         runner = ToolRunner(
             self.db, self.tools, tid, workflow_tools(spec, workflows.all_specs()),
@@ -367,13 +373,14 @@ class OrchestratorService:
         nodes = NodeLog()
         feed = RunFeed(run_id, keep=self.config.run_events_kept)
         self._feeds[run_id] = feed
+        self._starts[run_id] = started
         began = time.perf_counter()
         first = WorkflowEvent("run.started", spec.name, None,
                               {"run_id": str(run_id), "kind": kind, "revision": resolved.revision})  # fmt: skip
         feed.publish(first)
-        yield first
         finished: dict[str, Any] | None = None
         try:
+            yield first
             async for event in feed.drive(start(replace(context, emit=None))):
                 nodes.see(event)
                 if event.type == "run.finished":
@@ -414,6 +421,7 @@ class OrchestratorService:
         finally:
             feed.close()
             self._feeds.pop(run_id, None)
+            self._starts.pop(run_id, None)
 
 
 async def _last(events: AsyncIterator[WorkflowEvent]) -> dict[str, Any]:
