@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiaas.orchestrator.compiler import load_workflow
+from aiaas.orchestrator.compiler import WorkflowCompiler, load_workflow
 from tests.orchestrator.conftest import Harness
 
 SUMMARY = """
@@ -113,3 +113,24 @@ edges: [{from: add, to: add, when: "true"}]
     result = await harness.turn(wf, "x")
     assert result.status == "stopped" and (result.stop_reason or "").startswith("max_steps")
     assert result.steps == 40
+
+
+async def test_a_handoff_inside_a_subworkflow_resumes_in_a_fresh_process(
+    harness: Harness,
+) -> None:
+    specs = {"escalate": load_workflow(ESCALATE)}
+    wf = harness.compile(parent("escalate"), specs)
+    assert (await harness.turn(wf, "help")).status == "waiting_for_agent"
+    # a new compiler over the same checkpoints: what another replica or a restart sees
+    harness.compiler = WorkflowCompiler(checkpointer=harness.compiler.checkpointer)
+    again = harness.compile(parent("escalate"), specs)
+    pending = await harness.engine.pending_handoff(
+        again, conversation_id="c1", tenant_id=harness.tenant
+    )
+    assert pending is not None and pending["reason"] == "n is 101"
+    done = await harness.resume(again, {"action": "hand_back"})
+    assert done.status == "completed" and harness.texts(done) == ["agent:", "n=101"]
+    order = [(e.type, e.node) for e in harness.events if e.type.startswith("node.")]
+    # the calling node completes after the steps of the workflow it called
+    assert order.index(("node.completed", "sub")) > order.index(("node.completed", "after"))
+    assert harness.tools.count("echo") == 2

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph import END as GRAPH_END
 from langgraph.graph import START, StateGraph
 
 from aiaas.orchestrator.context import NodeContext
@@ -26,10 +25,11 @@ from aiaas.orchestrator.errors import Issue, WorkflowValidationError
 from aiaas.orchestrator.nodes import BuildEnv, CheckScope, kind_for
 from aiaas.orchestrator.runtime import (
     BEGIN,
+    ROOT,
+    Scope,
     StepChain,
-    destination,
-    graph_name,
     make_begin,
+    make_call,
     make_step,
 )
 from aiaas.orchestrator.spec.checks import graph_problems, transitions
@@ -48,6 +48,8 @@ class CompiledWorkflow:
     digest: str
     subworkflows: tuple[str, ...] = ()
     chain: StepChain | None = None
+    children: Mapping[str, CompiledWorkflow] = field(default_factory=dict)
+    """The compiled workflows its subworkflow nodes call (their steps are part of this graph)."""
 
     @property
     def recursion_limit(self) -> int:
@@ -58,13 +60,6 @@ class CompiledWorkflow:
     def may_pause(self) -> bool:
         """Whether a run can stop half-way for a human (a handoff, here or in a subworkflow)."""
         return self.chain is None or self.chain.may_pause
-
-    async def run_inline(self, state: RunState, ctx: NodeContext) -> dict[str, Any]:
-        """Run this workflow, which never pauses, to its end in the caller's step; returns its
-        final state."""
-        if self.chain is None or self.chain.may_pause:
-            raise RuntimeError(f"workflow {self.spec.name!r} may pause: run it as a graph")
-        return await self.chain.run_inline(BEGIN, state, ctx)
 
 
 def _declared(node: NodeBase) -> list[tuple[tuple[str | int, ...], str, str | None]]:
@@ -167,7 +162,12 @@ def _compile(
         raise WorkflowValidationError(found, workflow=spec.name)
     graph, chain = _build_graph(spec, subgraphs, root=root, checkpointer=checkpointer)
     return CompiledWorkflow(
-        spec, graph, closure_digest(spec, workflows, tools), tuple(sorted(subgraphs)), chain
+        spec,
+        graph,
+        closure_digest(spec, workflows, tools),
+        tuple(sorted(subgraphs)),
+        chain,
+        subgraphs,
     )
 
 
@@ -181,26 +181,10 @@ def _build_graph(
     builder: StateGraph[RunState, NodeContext, RunState, RunState] = StateGraph(
         RunState, context_schema=NodeContext
     )
-    env = BuildEnv(spec, subworkflows)
     chain = StepChain(spec.name, spec.limits.max_steps)
-    chain.add(BEGIN, make_begin(spec, root=root, limits=spec.limits.model_dump()))
     # every step routes itself (a Command); destinations only document the graph's shape
-    shape: dict[str, set[str]] = {BEGIN: {graph_name(spec.entry_node), GRAPH_END}}
-    outgoing = transitions(spec, _declared)
-    for node in spec.nodes:
-        steps = kind_for(node).build(node, env)
-        moves = outgoing[node.id]
-        for position, step in enumerate(steps):
-            then = steps[position + 1].suffix if position + 1 < len(steps) else None
-            name = graph_name(node.id, step.suffix)
-            chain.add(name, make_step(spec, node, step, moves=moves, then=then), pauses=step.pauses)
-            targets = {GRAPH_END}
-            targets |= (
-                {graph_name(node.id, then)} if then else {destination(m.target) for m in moves}
-            )
-            if node.on_error is not None:
-                targets.add(destination(node.on_error))
-            shape[name] = targets
+    shape: dict[str, set[str]] = {}
+    _add_steps(chain, shape, spec, subworkflows, ROOT, root=root, limits=spec.limits.model_dump())
     for name, targets in shape.items():
         builder.add_node(  # type: ignore[call-overload]
             name, chain.graph_node(name), destinations=tuple(sorted(targets))
@@ -208,6 +192,47 @@ def _build_graph(
     builder.add_edge(START, BEGIN)
     graph = builder.compile(checkpointer=checkpointer if root else None, name=spec.name)
     return graph, chain
+
+
+def _add_steps(
+    chain: StepChain,
+    shape: dict[str, set[str]],
+    spec: WorkflowSpec,
+    subworkflows: Mapping[str, CompiledWorkflow],
+    scope: Scope,
+    *,
+    root: bool,
+    limits: dict[str, Any],
+) -> None:
+    """Add the steps of ``spec`` (and, under their calling nodes, of every workflow it calls)."""
+    begin = scope.name(BEGIN)
+    chain.add(begin, make_begin(spec, root=root, limits=limits, scope=scope), exit=scope.exit)
+    shape[begin] = {scope.name(spec.entry_node), scope.exit}
+    env = BuildEnv(spec)
+    outgoing = transitions(spec, _declared)
+    for node in spec.nodes:
+        moves = outgoing[node.id]
+        leaving = {scope.exit} | {scope.dest(m.target) for m in moves}
+        if node.on_error is not None:
+            leaving.add(scope.dest(node.on_error))
+        if isinstance(node, SubworkflowNode):
+            called = subworkflows[node.workflow]
+            inner = scope.inside(node.id)
+            enter, back = make_call(spec, node, moves=moves, scope=scope)
+            chain.add(scope.name(node.id), enter, exit=scope.exit)
+            shape[scope.name(node.id)] = {inner.name(BEGIN), scope.exit}
+            chain.add(inner.exit, back, exit=scope.exit)
+            shape[inner.exit] = leaving
+            _add_steps(chain, shape, called.spec, called.children, inner, root=False,
+                       limits=limits)  # fmt: skip
+            continue
+        steps = kind_for(node).build(node, env)
+        for position, step in enumerate(steps):
+            then = steps[position + 1].suffix if position + 1 < len(steps) else None
+            name = scope.name(node.id, step.suffix)
+            made = make_step(spec, node, step, moves=moves, then=then, scope=scope)
+            chain.add(name, made, pauses=step.pauses, exit=scope.exit)
+            shape[name] = {scope.name(node.id, then), scope.exit} if then else leaving
 
 
 def closure_digest(

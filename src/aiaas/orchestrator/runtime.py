@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from langgraph.errors import GraphBubbleUp, GraphRecursionError
+from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END as GRAPH_END
 from langgraph.runtime import Runtime
 from langgraph.types import Command
@@ -46,21 +47,45 @@ StepFn = Callable[[RunState, NodeContext], Awaitable[dict[str, Any]]]
 where the run goes next)."""
 
 
-def graph_name(node_id: str, suffix: str = "") -> str:
-    """The LangGraph node name of a spec node's step."""
-    return node_id + suffix
+RETURN = ".return"
+"""Suffix of the step a subworkflow's run returns to in its calling node."""
 
 
-def destination(target: str) -> str:
-    return GRAPH_END if target == END else graph_name(target)
+@dataclass(frozen=True)
+class Scope:
+    """Where one workflow's steps sit in the compiled graph.
+
+    A subworkflow's steps are compiled into its caller's graph (one graph, one LangGraph loop per
+    turn, a handoff inside it pausing the whole run), under the calling node's name as a prefix;
+    when the subworkflow ends, its run goes to the calling node's return step instead of the end.
+    """
+
+    prefix: str = ""
+    exit: str = GRAPH_END
+
+    def name(self, node_id: str, suffix: str = "") -> str:
+        """The graph name of a spec node's step."""
+        return self.prefix + node_id + suffix
+
+    def dest(self, target: str) -> str:
+        """The graph name an edge to ``target`` leads to."""
+        return self.exit if target == END else self.name(target)
+
+    def inside(self, node_id: str) -> Scope:
+        """The scope of the subworkflow that node ``node_id`` calls."""
+        return Scope(self.name(node_id) + ">", self.name(node_id, RETURN))
 
 
-def next_step(update: Mapping[str, Any]) -> str:
-    """Where the run goes after a step: its ``run.next``, or the end once the run stopped."""
+ROOT = Scope()
+
+
+def next_step(update: Mapping[str, Any], exit: str = GRAPH_END) -> str:
+    """Where the run goes after a step: its ``run.next``, or ``exit`` (the end of the step's
+    workflow) once the run stopped."""
     run = update.get("run")
     if run is None or run.get("status") != RUNNING:
-        return GRAPH_END
-    return str(run.get("next") or GRAPH_END)
+        return exit
+    return str(run.get("next") or exit)
 
 
 class StepChain:
@@ -80,13 +105,16 @@ class StepChain:
     def __init__(self, name: str, max_steps: int) -> None:
         self.name = name
         self.steps: dict[str, StepFn] = {}
+        self.exits: dict[str, str] = {}
         self.pauses: set[str] = set()
         # A chain stops at this length and lets LangGraph continue (its recursion limit applies);
         # the steps' own ``max_steps`` check normally stops a looping run long before.
         self.bound = max_steps * 2 + 10
 
-    def add(self, name: str, step: StepFn, *, pauses: bool = False) -> None:
+    def add(self, name: str, step: StepFn, *, pauses: bool = False, exit: str = GRAPH_END) -> None:
+        """Add step ``name``; ``exit`` is where the run goes when it ends or stops there."""
         self.steps[name] = step
+        self.exits[name] = exit
         if pauses:
             self.pauses.add(name)
 
@@ -102,12 +130,11 @@ class StepChain:
         current = first
         for _ in range(self.bound):
             update = await self.steps[current](state, ctx)
-            current = next_step(update)
-            if not update:
-                break
-            # every step writes whole channel values, so a later one simply replaces them
-            merged.update(update)
-            state = {**state, **update}  # type: ignore[typeddict-item]
+            current = next_step(update, self.exits[current])
+            if update:
+                # every step writes whole channel values, so a later one simply replaces them
+                merged.update(update)
+                state = {**state, **update}  # type: ignore[typeddict-item]
             if current == GRAPH_END or current in self.pauses:
                 break
         return merged, current
@@ -124,17 +151,6 @@ class StepChain:
             return Command(update=update, goto=then)
 
         return node
-
-    async def run_inline(self, begin: str, state: RunState, ctx: NodeContext) -> dict[str, Any]:
-        """Run a workflow that never pauses to its end without a graph of its own (a
-        subworkflow); returns its final state."""
-        current = begin
-        for _ in range(self.bound):
-            update, current = await self.advance(current, state, ctx)
-            state = {**state, **update}  # type: ignore[typeddict-item]
-            if current == GRAPH_END:
-                return dict(state)
-        raise GraphRecursionError(f"workflow {self.name!r} ran more than {self.bound} steps")
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -159,8 +175,11 @@ def _limits_reason(run: dict[str, Any]) -> str | None:
     return None
 
 
-def make_begin(spec: WorkflowSpec, *, root: bool, limits: dict[str, Any]) -> StepFn:
-    """The first step of a graph: fresh turn bookkeeping (root only) and state-field defaults."""
+def make_begin(
+    spec: WorkflowSpec, *, root: bool, limits: dict[str, Any], scope: Scope = ROOT
+) -> StepFn:
+    """The first step of a workflow: fresh turn bookkeeping (root only) and state-field
+    defaults."""
 
     async def begin(state: RunState, _ctx: NodeContext) -> dict[str, Any]:
         variables = dict(state.get("vars") or {})
@@ -168,10 +187,10 @@ def make_begin(spec: WorkflowSpec, *, root: bool, limits: dict[str, Any]) -> Ste
             if name not in variables or not type_matches(declared.type, variables[name]):
                 variables[name] = declared.initial()
         if not root:
-            run = {**(state.get("run") or {}), "next": spec.entry_node}
+            run = {**(state.get("run") or {}), "next": scope.name(spec.entry_node)}
             return {"vars": variables, "run": run}
         run = new_run(spec.name, limits)
-        run["next"] = spec.entry_node
+        run["next"] = scope.name(spec.entry_node)
         history = list(state.get("history") or [])
         message = str((state.get("inputs") or {}).get("message") or "")
         if message:
@@ -188,6 +207,7 @@ def make_step(
     *,
     moves: Sequence[Transition],
     then: str | None,
+    scope: Scope = ROOT,
 ) -> StepFn:
     """Wrap ``step`` of ``node``; ``then`` is the next step of the same node (``None`` for the
     last)."""
@@ -196,7 +216,6 @@ def make_step(
         initial_backoff=node.retry.backoff_seconds,
         max_backoff=node.retry.max_backoff_seconds,
     )
-    label = f"{spec.name}/{node.id}"
     node_type = str(getattr(node, "type", ""))
 
     async def attempt(view: View, ctx: NodeContext) -> Outcome:
@@ -208,14 +227,9 @@ def make_step(
         if run.get("status") != RUNNING:
             return {}
         if step.counts:
-            limit = int((run.get("limits") or {}).get("max_steps", 1_000))
-            if int(run.get("steps", 0)) >= limit:
-                return {"run": _stop(run, f"max_steps: reached the limit of {limit} steps")}
-            run["steps"] = int(run.get("steps", 0)) + 1
-            run["path"] = [*run.get("path", []), label]
-            await ctx.publish(
-                WorkflowEvent("node.started", spec.name, node.id, {"type": node_type})
-            )
+            stopped = await _open_node(spec, node, run, ctx)
+            if stopped is not None:
+                return stopped
         view = View.of({**state, "run": run})
         started = time.perf_counter()
         with _tracer.start_as_current_span(f"workflow.node.{node_type}") as span:
@@ -230,23 +244,17 @@ def make_step(
                 update = _apply(spec, view, outcome)
                 said, usage = outcome.replies, _usage(outcome)
                 update["run"]["next"] = (
-                    graph_name(node.id, then) if then else _choose(moves, update)
+                    scope.name(node.id, then) if then else _choose(moves, update, scope)
                 )
             except GraphBubbleUp:
                 raise
             except Exception as exc:
                 span.record_exception(exc)
-                return await _failed(spec, node, run, exc, ctx)
+                return await _failed(spec, node, run, exc, ctx, scope)
         update["run"]["failed_node"] = None
         reason = _limits_reason(update["run"])
         if reason:
             update["run"] = _stop(update["run"], reason)
-        elif update["run"].get("status") == FAILED and node.on_error and not then:
-            # a subworkflow failed inside: this node's on_error edge takes over
-            update["run"] = {
-                **update["run"], "status": RUNNING, "stop_reason": None,
-                "failed_node": node.id, "next": destination(node.on_error),
-            }  # fmt: skip
         for reply in said:
             await ctx.publish(WorkflowEvent("message", spec.name, node.id, dict(reply)))
         if step.counts or not then:
@@ -259,14 +267,68 @@ def make_step(
     return step_update
 
 
+async def _open_node(
+    spec: WorkflowSpec, node: NodeBase, run: dict[str, Any], ctx: NodeContext
+) -> dict[str, Any] | None:
+    """Count a node's step against ``max_steps`` (the stopping update when the limit is
+    reached) and announce it."""
+    limit = int((run.get("limits") or {}).get("max_steps", 1_000))
+    if int(run.get("steps", 0)) >= limit:
+        return {"run": _stop(run, f"max_steps: reached the limit of {limit} steps")}
+    run["steps"] = int(run.get("steps", 0)) + 1
+    run["path"] = [*run.get("path", []), f"{spec.name}/{node.id}"]
+    node_type = str(getattr(node, "type", ""))
+    await ctx.publish(WorkflowEvent("node.started", spec.name, node.id, {"type": node_type}))
+    return None
+
+
+def make_call(
+    spec: WorkflowSpec, node: NodeBase, *, moves: Sequence[Transition], scope: Scope
+) -> tuple[StepFn, StepFn]:
+    """The two steps of a ``subworkflow`` node around the called workflow's own steps: entering
+    it, and returning from it (routing on, or taking ``on_error`` when it failed inside)."""
+    inner = scope.inside(node.id)
+    no_usage = {"input_tokens": 0, "output_tokens": 0, "cost_micros": 0, "llm_calls": 0}
+
+    async def enter(state: RunState, ctx: NodeContext) -> dict[str, Any]:
+        run = dict(state.get("run") or {})
+        if run.get("status") != RUNNING:
+            return {}
+        stopped = await _open_node(spec, node, run, ctx)
+        if stopped is not None:
+            return stopped
+        # wall-clock time: a handoff inside may keep the call open across processes
+        run["entered"] = {**(run.get("entered") or {}), inner.prefix: time.time()}
+        run["next"] = inner.name(BEGIN)
+        return {"run": run}
+
+    async def back(state: RunState, ctx: NodeContext) -> dict[str, Any]:
+        run = dict(state.get("run") or {})
+        status = run.get("status")
+        if status == FAILED and node.on_error is not None:
+            run.update(status=RUNNING, stop_reason=None, failed_node=node.id,
+                       next=scope.dest(node.on_error))  # fmt: skip
+        elif status != RUNNING:
+            return {}  # stopped by a limit, or failed with no on_error here: the run ends
+        else:
+            run["failed_node"] = None
+            run["next"] = _choose(moves, {**state, "run": run}, scope)
+        entered = dict(run.get("entered") or {})
+        began = entered.pop(inner.prefix, None)
+        run["entered"] = entered
+        millis = round((time.time() - began) * 1000, 1) if began is not None else 0.0
+        await ctx.publish(
+            WorkflowEvent("node.completed", spec.name, node.id, {"ms": millis, **no_usage})
+        )
+        return {"run": run}
+
+    return enter, back
+
+
 def _apply(spec: WorkflowSpec, view: View, outcome: Outcome) -> dict[str, Any]:
     """The new channel values after ``outcome`` (field types enforced)."""
-    if outcome.state is not None:
-        base = View.of(outcome.state)  # type: ignore[arg-type]
-        variables, history, replies, run = base.vars, base.history, base.replies, base.run
-    else:
-        variables, history, replies = dict(view.vars), list(view.history), list(view.replies)
-        run = dict(outcome.run) if outcome.run is not None else dict(view.run)
+    variables, history, replies = dict(view.vars), list(view.history), list(view.replies)
+    run = dict(outcome.run) if outcome.run is not None else dict(view.run)
     for name, value in outcome.updates.items():
         declared = spec.state.get(name)
         if declared is None:
@@ -298,18 +360,23 @@ def _usage(outcome: Outcome) -> dict[str, int]:
     }
 
 
-def _choose(moves: Sequence[Transition], update: dict[str, Any]) -> str:
-    """The first transition whose condition holds over the updated state (the run ends if none)."""
-    view = View.of(update)  # type: ignore[arg-type]
-    scope = view.scope()
+def _choose(moves: Sequence[Transition], update: Mapping[str, Any], scope: Scope) -> str:
+    """The first transition whose condition holds over the updated state (the workflow ends if
+    none)."""
+    values = View.of(update).scope()  # type: ignore[arg-type]
     for move in moves:
-        if move.when is None or evaluate_condition(move.when, scope):
-            return destination(move.target)
-    return GRAPH_END
+        if move.when is None or evaluate_condition(move.when, values):
+            return scope.dest(move.target)
+    return scope.exit
 
 
 async def _failed(
-    spec: WorkflowSpec, node: NodeBase, run: dict[str, Any], exc: Exception, ctx: NodeContext
+    spec: WorkflowSpec,
+    node: NodeBase,
+    run: dict[str, Any],
+    exc: Exception,
+    ctx: NodeContext,
+    scope: Scope,
 ) -> dict[str, Any]:
     code = exc.code if isinstance(exc, AppError) else type(exc).__name__
     message = " ".join(str(exc).split())[:500] or type(exc).__name__
@@ -319,5 +386,5 @@ async def _failed(
     )
     run = {**run, "error": error}
     if node.on_error is not None:
-        return {"run": {**run, "failed_node": node.id, "next": destination(node.on_error)}}
+        return {"run": {**run, "failed_node": node.id, "next": scope.dest(node.on_error)}}
     return {"run": _stop(run, f"node {node.id!r} failed: {message}", FAILED)}

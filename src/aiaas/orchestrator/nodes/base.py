@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiaas.backends.llm.types import ChatResult
 from aiaas.orchestrator.context import NodeContext
@@ -14,9 +14,6 @@ from aiaas.orchestrator.spec.models import FieldSpec, WorkflowSpec
 from aiaas.orchestrator.spec.nodes import NodeBase
 from aiaas.orchestrator.spec.templates import TemplateError, parse_template
 from aiaas.orchestrator.state import View
-
-if TYPE_CHECKING:
-    from aiaas.orchestrator.compiler import CompiledWorkflow
 
 SpecT = TypeVar("SpecT", bound=NodeBase)
 SpecT_contra = TypeVar("SpecT_contra", bound=NodeBase, contravariant=True)
@@ -84,9 +81,7 @@ class Outcome:
     replies: list[dict[str, Any]] = field(default_factory=list)
     calls: list[ChatResult] = field(default_factory=list)
     run: dict[str, Any] | None = None
-    """A replacement ``run`` (subworkflows return the child's bookkeeping)."""
-    state: dict[str, Any] | None = None
-    """A replacement of the whole state (subworkflows return the child's final state)."""
+    """A replacement ``run`` (a handoff records its request there)."""
 
 
 Executor = Callable[[View, NodeContext], Awaitable[Outcome]]
@@ -120,10 +115,9 @@ class NodeKind(Protocol, Generic[SpecT_contra]):
 
 @dataclass
 class BuildEnv:
-    """What building a node may use: the workflow and its compiled subworkflows."""
+    """What building a node may use: the workflow it belongs to."""
 
     spec: WorkflowSpec
-    subworkflows: Mapping[str, CompiledWorkflow] = field(default_factory=dict)
 
 
 class SimpleKind(Generic[SpecT]):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from aiaas.orchestrator.context import NodeContext
-from aiaas.orchestrator.nodes.base import BuildEnv, CheckScope, Outcome, Problem, SimpleKind, Step
+from aiaas.orchestrator.nodes.base import BuildEnv, CheckScope, Problem, SimpleKind, Step
 from aiaas.orchestrator.spec.nodes import SubworkflowNode
-from aiaas.orchestrator.state import RunState, View
 
 
 class SubworkflowKind(SimpleKind[SubworkflowNode]):
@@ -19,29 +17,6 @@ class SubworkflowKind(SimpleKind[SubworkflowNode]):
         return []
 
     def build(self, node: SubworkflowNode, env: BuildEnv) -> list[Step]:
-        child = env.subworkflows[node.workflow]
-
-        def start(view: View) -> RunState:
-            return {
-                "inputs": view.inputs,
-                "vars": view.vars,
-                "history": view.history,
-                "replies": view.replies,
-                "run": view.run,
-            }
-
-        if not child.may_pause:
-            # Nothing in it can interrupt: its steps run right here, without a graph loop of
-            # their own.
-            async def run_inline(view: View, ctx: NodeContext) -> Outcome:
-                return Outcome(state=await child.run_inline(start(view), ctx))
-
-            return [Step("", run_inline, retries=False)]
-
-        async def run_nested(view: View, ctx: NodeContext) -> Outcome:
-            # The child graph inherits this run's config: checkpointer (so its interrupts resume
-            # where they stopped), runtime context and recursion limit.
-            final = await child.graph.ainvoke(start(view))
-            return Outcome(state=dict(final))
-
-        return [Step("", run_nested, retries=False, pauses=True)]
+        # The called workflow's steps become part of the caller's graph, between an entering and
+        # a returning step (``compiler._add_steps``, ``runtime.make_call``).
+        raise RuntimeError("subworkflow nodes are compiled by the workflow compiler itself")
