@@ -87,6 +87,11 @@ class LLMSettings(BaseModel):
     request_timeout_seconds: float = Field(
         30.0, gt=0, le=600, description="Timeout of one HTTP attempt"
     )
+    http_client: Literal["aiohttp", "httpx"] = Field(
+        "aiohttp",
+        description="HTTP client under the openai SDK: `aiohttp` (less CPU per call) or `httpx` "
+        "(the SDK's default; honours HTTP(S)_PROXY)",
+    )
     deadline_seconds: float = Field(
         90.0, gt=0, le=3600, description="Budget for all attempts and fallbacks"
     )

@@ -90,9 +90,14 @@ def retry_after_of(exc: BaseException) -> float | None:
     return parse_retry_after(headers.get("retry-after"))
 
 
+class UnreadableAnswer(Exception):
+    """The model server answered 2xx with a body that is not a completion (the next model is
+    tried)."""
+
+
 @dataclass
 class _Accumulator:
-    """Builds a result out of stream chunks."""
+    """Builds a result out of stream chunks (decoded JSON objects, as sent)."""
 
     text: list[str] = field(default_factory=list)
     tools: dict[int, dict[str, str]] = field(default_factory=dict)
@@ -100,23 +105,33 @@ class _Accumulator:
     finish_reason: str = "stop"
 
     def add(self, chunk: Any) -> str:
-        if getattr(chunk, "usage", None):
-            self.usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+        if not isinstance(chunk, dict):
+            raise UnreadableAnswer("a stream chunk is not a JSON object")
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage = Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
         delta_text = ""
-        for choice in chunk.choices or []:
-            if choice.finish_reason:
-                self.finish_reason = choice.finish_reason
-            delta = choice.delta
-            if delta is None:
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict):
                 continue
-            if delta.content:
-                delta_text += delta.content
-            for call in delta.tool_calls or []:
-                slot = self.tools.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
-                slot["id"] = call.id or slot["id"]
-                if call.function is not None:
-                    slot["name"] += call.function.name or ""
-                    slot["arguments"] += call.function.arguments or ""
+            if choice.get("finish_reason"):
+                self.finish_reason = str(choice["finish_reason"])
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                continue
+            if delta.get("content"):
+                delta_text += str(delta["content"])
+            for call in delta.get("tool_calls") or ():
+                if not isinstance(call, dict):
+                    continue
+                slot = self.tools.setdefault(
+                    int(call.get("index") or 0), {"id": "", "name": "", "arguments": ""}
+                )
+                slot["id"] = call.get("id") or slot["id"]
+                function = call.get("function")
+                if isinstance(function, dict):
+                    slot["name"] += function.get("name") or ""
+                    slot["arguments"] += function.get("arguments") or ""
         self.text.append(delta_text)
         return delta_text
 
@@ -148,6 +163,10 @@ class OpenAICompatibleProvider:
             base_url=settings.base_url,
             max_retries=0,
             timeout=settings.request_timeout_seconds,
+            # the SDK's aiohttp-based client costs a gateway request less CPU than httpx
+            http_client=openai.DefaultAioHttpClient()
+            if settings.http_client == "aiohttp"
+            else None,
         )
         self.breakers = breakers or BreakerRegistry(
             failure_threshold=settings.breaker_failure_threshold,
@@ -242,10 +261,12 @@ class OpenAICompatibleProvider:
                 )
             except (openai.APIConnectionError, TimeoutError) as exc:
                 failures.append(
-                    f"{model.name}: {type(exc).__name__} after {state.attempts} attempts"
+                    f"{model.name}: {_failure_name(exc)} after {state.attempts} attempts"
                 )
             except openai.APIError as exc:  # an answer that cannot be read: try the next model
                 failures.append(f"{model.name}: {exc.message}")
+            except UnreadableAnswer as exc:
+                failures.append(f"{model.name}: {exc}")
             else:
                 span.set_attribute("llm.attempts", state.attempts)
                 if isinstance(result, ChatResult):
@@ -314,11 +335,14 @@ class OpenAICompatibleProvider:
     ) -> ChatResult:
         timeout = deadline.timeout(self.settings.request_timeout_seconds)
         async with asyncio.timeout(timeout):
-            # The raw response: the client still sends, authenticates and raises on error
-            # statuses, but the body is read as plain JSON instead of typed models (a large share
-            # of a gateway request's CPU).
-            raw = await self._client.chat.completions.with_raw_response.create(
-                **self._params(model, request), timeout=timeout
+            # The client's plain POST: it still sends, authenticates and raises on error statuses,
+            # but neither transforms the parameters nor builds typed models of the answer (both
+            # a large share of a gateway request's CPU); the body is read as plain JSON.
+            raw = await self._client.post(
+                "/chat/completions",
+                body=self._params(model, request),
+                cast_to=bytes,
+                options={"timeout": timeout},
             )
         completion = _json_body(raw)
         choices = completion.get("choices") or []
@@ -350,12 +374,17 @@ class OpenAICompatibleProvider:
         """Open a stream and read it up to its first output, so that everything before can be
         retried."""
         timeout = deadline.timeout(self.settings.request_timeout_seconds)
+        body = {**self._params(model, request), "stream": True}
+        body["stream_options"] = {"include_usage": True}
         async with asyncio.timeout(timeout):
-            stream = await self._client.chat.completions.create(
-                **self._params(model, request),
+            # Server-sent events decoded as plain JSON objects, not typed chunk models.
+            stream = await self._client.post(
+                "/chat/completions",
+                body=body,
+                cast_to=object,
                 stream=True,
-                stream_options={"include_usage": True},
-                timeout=timeout,
+                stream_cls=openai.AsyncStream[object],
+                options={"timeout": timeout},
             )
         acc = _Accumulator()
         chunks = stream.__aiter__()
@@ -472,17 +501,27 @@ def _wire_message(message: ChatMessage) -> dict[str, Any]:
     return wire
 
 
-def _json_body(raw: Any) -> dict[str, Any]:
-    """A raw completion response's body as a dict; one that is not a JSON object is the server's
-    fault (an ``APIError``, as the client raises for a body it cannot read)."""
+def _failure_name(exc: BaseException) -> str:
+    """The kind of a connection failure as an operator should read it: the aiohttp client
+    reports a refused or unreachable connection as a connect timeout."""
+    if isinstance(exc, openai.APITimeoutError):
+        cause: BaseException | None = exc.__cause__
+        while cause is not None:
+            if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+                return "APIConnectionError"
+            cause = cause.__cause__
+    return type(exc).__name__
+
+
+def _json_body(raw: bytes) -> dict[str, Any]:
+    """A completion response's body as a dict; one that is not a JSON object is the server's
+    fault."""
     try:
-        data = json.loads(raw.content)
+        data = json.loads(raw)
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        raise openai.APIError(
-            "the model server's answer is not a JSON object", raw.http_request, body=None
-        )
+        raise UnreadableAnswer("the model server's answer is not a JSON object")
     return data
 
 
