@@ -109,6 +109,22 @@ def test_unknown_type_and_bad_payload_raise() -> None:
     assert data["name"] == ""
 
 
+def test_a_payload_built_with_the_catalog_model_gives_the_same_data_as_a_dict() -> None:
+    spec = get_event_type("tenancy.user.created")
+    user_id = new_id()
+    fields = {"user_id": user_id, "email": "a@b.c", "role": "admin"}
+    from_model = spec.validate(spec.payload_model(**fields))
+    assert from_model == spec.validate({**fields, "user_id": str(user_id)})
+    assert from_model["user_id"] == str(user_id)  # JSON-ready
+
+    class Other(BaseModel):  # another model is checked against the catalog's, as a dict is
+        user_id: str
+        email: str
+
+    with pytest.raises(InvalidEventPayload):
+        spec.validate(Other(user_id="not-a-uuid", email="a@b.c"))
+
+
 def test_registration_is_idempotent_but_conflicts_raise() -> None:
     class Payload(BaseModel):
         x: int

@@ -337,10 +337,10 @@ class OpenAICompatibleProvider:
         async with asyncio.timeout(timeout):
             # The client's plain POST: it still sends, authenticates and raises on error statuses,
             # but neither transforms the parameters nor builds typed models of the answer (both
-            # a large share of a gateway request's CPU); the body is read as plain JSON.
+            # a large share of a gateway request's CPU); the bodies go and come as plain JSON.
             raw = await self._client.post(
                 "/chat/completions",
-                body=self._params(model, request),
+                content=_json_bytes(self._params(model, request)),
                 cast_to=bytes,
                 options={"timeout": timeout},
             )
@@ -380,7 +380,7 @@ class OpenAICompatibleProvider:
             # Server-sent events decoded as plain JSON objects, not typed chunk models.
             stream = await self._client.post(
                 "/chat/completions",
-                body=body,
+                content=_json_bytes(body),
                 cast_to=object,
                 stream=True,
                 stream_cls=openai.AsyncStream[object],
@@ -499,6 +499,12 @@ def _wire_message(message: ChatMessage) -> dict[str, Any]:
     if message.name:
         wire["name"] = message.name
     return wire
+
+
+def _json_bytes(body: dict[str, Any]) -> bytes:
+    """The request body, encoded once here: the client sends bytes as they are, where it would
+    otherwise run its own, slower encoder over plain JSON data."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _failure_name(exc: BaseException) -> str:
