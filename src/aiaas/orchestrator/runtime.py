@@ -89,13 +89,14 @@ def next_step(update: Mapping[str, Any], exit: str = GRAPH_END) -> str:
 
 
 class StepChain:
-    """Every step of one workflow by graph name, run as chains inside single LangGraph steps.
+    """Every step of one compiled graph (its subworkflows' steps included) by graph name, run as
+    chains inside single LangGraph steps.
 
     LangGraph costs about half a millisecond per superstep (task preparation, channel writes,
     checkpoint bookkeeping) whatever the node does, and a customer turn is mostly short,
     deterministic steps. So a graph node runs its own step and then, in the same superstep, every
     step the run moves on to, until the run ends or reaches a step that may pause it (a handoff's
-    wait, or a subworkflow that contains one). Such a step always starts a superstep of its own:
+    wait). Such a step always starts a superstep of its own:
     when a paused run resumes, LangGraph re-runs the paused node from its beginning, and nothing
     before it in the turn may run twice. Each step still enforces its own limits, timeout,
     retries and ``on_error``, and publishes its own events; checkpoints are written at the end of
