@@ -41,7 +41,9 @@ from aiaas.orchestrator.state import RunState
 
 @dataclass(frozen=True)
 class CompiledWorkflow:
-    """A runnable workflow: its spec and the compiled LangGraph graph."""
+    """A runnable workflow: its spec and the compiled LangGraph graph (``graph`` and ``chain``
+    are ``None`` for a workflow compiled as another's subworkflow: its steps are in the caller's
+    graph)."""
 
     spec: WorkflowSpec
     graph: Any
@@ -127,9 +129,9 @@ def _compile(
     root: bool,
 ) -> CompiledWorkflow:
     found = check_workflow(spec, tools=tools, workflows=set(workflows) | {spec.name})
-    subgraphs: dict[str, CompiledWorkflow] = {}
+    called: dict[str, CompiledWorkflow] = {}
     for index, node in enumerate(spec.nodes):
-        if not isinstance(node, SubworkflowNode) or node.workflow in subgraphs:
+        if not isinstance(node, SubworkflowNode) or node.workflow in called:
             continue
         child = workflows.get(node.workflow)
         where = ("nodes", index, "workflow")
@@ -151,7 +153,7 @@ def _compile(
                     )
                 )
         try:
-            subgraphs[node.workflow] = _compile(
+            called[node.workflow] = _compile(
                 child, workflows, tools, None, (*stack, node.workflow), root=False
             )
         except WorkflowValidationError as exc:
@@ -160,14 +162,16 @@ def _compile(
             )
     if found:
         raise WorkflowValidationError(found, workflow=spec.name)
-    graph, chain = _build_graph(spec, subgraphs, root=root, checkpointer=checkpointer)
+    # A called workflow's steps are built into its caller's graph: on its own it only needs
+    # checking, not a graph of its own.
+    graph, chain = _build_graph(spec, called, checkpointer=checkpointer) if root else (None, None)
     return CompiledWorkflow(
         spec,
         graph,
         closure_digest(spec, workflows, tools),
-        tuple(sorted(subgraphs)),
+        tuple(sorted(called)),
         chain,
-        subgraphs,
+        called,
     )
 
 
@@ -175,7 +179,6 @@ def _build_graph(
     spec: WorkflowSpec,
     subworkflows: Mapping[str, CompiledWorkflow],
     *,
-    root: bool,
     checkpointer: BaseCheckpointSaver[Any] | None,
 ) -> tuple[Any, StepChain]:
     builder: StateGraph[RunState, NodeContext, RunState, RunState] = StateGraph(
@@ -184,13 +187,13 @@ def _build_graph(
     chain = StepChain(spec.name, spec.limits.max_steps)
     # every step routes itself (a Command); destinations only document the graph's shape
     shape: dict[str, set[str]] = {}
-    _add_steps(chain, shape, spec, subworkflows, ROOT, root=root, limits=spec.limits.model_dump())
+    _add_steps(chain, shape, spec, subworkflows, ROOT, root=True, limits=spec.limits.model_dump())
     for name, targets in shape.items():
         builder.add_node(  # type: ignore[call-overload]
             name, chain.graph_node(name), destinations=tuple(sorted(targets))
         )
     builder.add_edge(START, BEGIN)
-    graph = builder.compile(checkpointer=checkpointer if root else None, name=spec.name)
+    graph = builder.compile(checkpointer=checkpointer, name=spec.name)
     return graph, chain
 
 
