@@ -72,7 +72,7 @@ type-check: install-dev
 
 security: install-dev  ## bandit on the code, pip-audit on the installed dependencies
 	$(BIN)/bandit -q -r src -c pyproject.toml
-	$(BIN)/pip-audit --progress-spinner off --skip-editable --strict
+	$(BIN)/pip freeze --exclude-editable | $(BIN)/pip-audit --progress-spinner off --strict --no-deps --disable-pip -r /dev/stdin
 
 bench: install-dev  ## every benchmark; figures in bench/README.md (needs wrk: apt-get install wrk)
 	$(BIN)/python -m bench.gateway_overhead
