@@ -50,7 +50,7 @@ async def test_a_turn_without_a_pause_is_one_graph_step_with_every_node_event(
     harness: Harness,
 ) -> None:
     wf = harness.compile(parent("summary"), {"summary": load_workflow(SUMMARY)})
-    assert not wf.may_pause
+    assert wf.chain is not None and not wf.chain.pauses
     config = {"configurable": {"thread_id": "chain"}, "recursion_limit": wf.recursion_limit}
     supersteps = [
         chunk
@@ -71,7 +71,7 @@ async def test_steps_before_a_pause_do_not_run_again_when_the_run_resumes(
     harness: Harness,
 ) -> None:
     wf = harness.compile(parent("escalate"), {"escalate": load_workflow(ESCALATE)})
-    assert wf.may_pause
+    assert wf.chain is not None and wf.chain.pauses == {"sub>ask.wait"}
     waiting = await harness.turn(wf, "help")
     assert waiting.status == "waiting_for_agent" and waiting.handoff
     assert waiting.handoff["reason"] == "n is 101"

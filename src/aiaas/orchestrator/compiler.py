@@ -31,6 +31,7 @@ from aiaas.orchestrator.runtime import (
     make_begin,
     make_call,
     make_step,
+    step_limit,
 )
 from aiaas.orchestrator.spec.checks import graph_problems, transitions
 from aiaas.orchestrator.spec.loader import LineMap, build_spec, issue, parse_yaml
@@ -48,20 +49,19 @@ class CompiledWorkflow:
     spec: WorkflowSpec
     graph: Any
     digest: str
-    subworkflows: tuple[str, ...] = ()
     chain: StepChain | None = None
     children: Mapping[str, CompiledWorkflow] = field(default_factory=dict)
     """The compiled workflows its subworkflow nodes call (their steps are part of this graph)."""
 
     @property
-    def recursion_limit(self) -> int:
-        """LangGraph's superstep limit: generous above ``max_steps``, which the runtime enforces."""
-        return self.spec.limits.max_steps * 2 + 10
+    def subworkflows(self) -> tuple[str, ...]:
+        """The names of the workflows its subworkflow nodes call."""
+        return tuple(sorted(self.children))
 
     @property
-    def may_pause(self) -> bool:
-        """Whether a run can stop half-way for a human (a handoff, here or in a subworkflow)."""
-        return self.chain is None or self.chain.may_pause
+    def recursion_limit(self) -> int:
+        """LangGraph's superstep limit: generous above ``max_steps``, which the runtime enforces."""
+        return step_limit(self.spec.limits.max_steps)
 
 
 def _declared(node: NodeBase) -> list[tuple[tuple[str | int, ...], str, str | None]]:
@@ -165,14 +165,7 @@ def _compile(
     # A called workflow's steps are built into its caller's graph: on its own it only needs
     # checking, not a graph of its own.
     graph, chain = _build_graph(spec, called, checkpointer=checkpointer) if root else (None, None)
-    return CompiledWorkflow(
-        spec,
-        graph,
-        closure_digest(spec, workflows, tools),
-        tuple(sorted(called)),
-        chain,
-        called,
-    )
+    return CompiledWorkflow(spec, graph, closure_digest(spec, workflows, tools), chain, called)
 
 
 def _build_graph(
@@ -184,7 +177,7 @@ def _build_graph(
     builder: StateGraph[RunState, NodeContext, RunState, RunState] = StateGraph(
         RunState, context_schema=NodeContext
     )
-    chain = StepChain(spec.name, spec.limits.max_steps)
+    chain = StepChain(step_limit(spec.limits.max_steps))
     # every step routes itself (a Command); destinations only document the graph's shape
     shape: dict[str, set[str]] = {}
     _add_steps(chain, shape, spec, subworkflows, ROOT, root=True, limits=spec.limits.model_dump())

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from aiaas.events.outbox import record_event
@@ -74,11 +75,12 @@ class NodeLog:
 
 
 class RunFeed:
-    """Drives a run's event source in its own task, so the run can be cancelled, and fans its
-    events out to subscribers (who first get what already happened)."""
+    """Reads a run's event stream (which another task may cancel through it) and fans its events
+    out to subscribers (who first get what already happened); holds the run's start meanwhile."""
 
-    def __init__(self, run_id: UUID, *, keep: int) -> None:
+    def __init__(self, run_id: UUID, started: StartedRun, *, keep: int) -> None:
         self.run_id = run_id
+        self.started = started
         self.keep = keep
         self.history: list[dict[str, Any]] = []
         self.cancelled = False
@@ -148,10 +150,8 @@ class StartedRun:
     ``GET /runs/{id}`` and cancellation from it, and the started event keeps its true time.
     """
 
-    def __init__(self, tenant_id: UUID, row: WorkflowRun) -> None:
-        self.tenant_id = tenant_id
+    def __init__(self, row: WorkflowRun) -> None:
         self.row = row
-        self.started_at = row.started_at
         self.written = False
         self._timer: asyncio.TimerHandle | None = None
         self._writing: asyncio.Task[None] | None = None
@@ -169,7 +169,7 @@ class StartedRun:
 
     async def _write(self, db: Database) -> None:
         try:
-            async with db.transaction(self.tenant_id) as session:
+            async with db.transaction(self.row.tenant_id) as session:
                 session.add(self.row)
                 await self.record_started(session)
         except Exception:
@@ -178,7 +178,7 @@ class StartedRun:
             return
         self.written = True
 
-    async def record_started(self, session: Any) -> None:
+    async def record_started(self, session: AsyncSession) -> None:
         row = self.row
         await record_event(
             session,
@@ -192,7 +192,7 @@ class StartedRun:
             ),
             subject_type="workflow_run",
             subject_id=row.id,
-            occurred_at=self.started_at,
+            occurred_at=row.started_at,
         )
 
     async def settle(self) -> None:
@@ -230,7 +230,7 @@ async def start_run(
         tool_calls=0, input_tokens=0, output_tokens=0, cost_micros=0, stop_reason=None,
         error=None, handoff=None, replies=[], events=[],
     )  # fmt: skip
-    started = StartedRun(tenant_id, run)
+    started = StartedRun(run)
     deferred = kind == "turn" and resumes is None and record_after > 0
     async with db.transaction(tenant_id) as session:
         runs = RunRepository(session)

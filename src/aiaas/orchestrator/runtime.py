@@ -79,6 +79,12 @@ class Scope:
 ROOT = Scope()
 
 
+def step_limit(max_steps: int) -> int:
+    """How many steps a turn may take in LangGraph's count: generous above ``max_steps``, which
+    each step enforces itself with a clear reason."""
+    return max_steps * 2 + 10
+
+
 def next_step(update: Mapping[str, Any], exit: str = GRAPH_END) -> str:
     """Where the run goes after a step: its ``run.next``, or ``exit`` (the end of the step's
     workflow) once the run stopped."""
@@ -103,14 +109,13 @@ class StepChain:
     a turn either way.
     """
 
-    def __init__(self, name: str, max_steps: int) -> None:
-        self.name = name
+    def __init__(self, bound: int) -> None:
         self.steps: dict[str, StepFn] = {}
         self.exits: dict[str, str] = {}
         self.pauses: set[str] = set()
         # A chain stops at this length and lets LangGraph continue (its recursion limit applies);
         # the steps' own ``max_steps`` check normally stops a looping run long before.
-        self.bound = max_steps * 2 + 10
+        self.bound = bound
 
     def add(self, name: str, step: StepFn, *, pauses: bool = False, exit: str = GRAPH_END) -> None:
         """Add step ``name``; ``exit`` is where the run goes when it ends or stops there."""
@@ -118,10 +123,6 @@ class StepChain:
         self.exits[name] = exit
         if pauses:
             self.pauses.add(name)
-
-    @property
-    def may_pause(self) -> bool:
-        return bool(self.pauses)
 
     async def advance(
         self, first: str, state: RunState, ctx: NodeContext

@@ -40,7 +40,7 @@ from aiaas.orchestrator.engine import (
 from aiaas.orchestrator.errors import WorkflowNotFound
 from aiaas.orchestrator.library import DEFAULT_WORKFLOW
 from aiaas.orchestrator.models import NodeRun, WorkflowRun
-from aiaas.orchestrator.recording import NodeLog, RunFeed, StartedRun, finish_run, start_run
+from aiaas.orchestrator.recording import NodeLog, RunFeed, finish_run, start_run
 from aiaas.orchestrator.repository import NodeRunRepository, RunRepository
 from aiaas.orchestrator.spec.models import WorkflowSpec
 from aiaas.orchestrator.spec.nodes import SubworkflowNode, ToolNode
@@ -116,7 +116,6 @@ class OrchestratorService:
         self._locks: dict[tuple[UUID, str], tuple[asyncio.Lock, list[int]]] = {}
         """Per conversation: its lock and how many turns hold or wait for it."""
         self._feeds: dict[UUID, RunFeed] = {}
-        self._starts: dict[UUID, StartedRun] = {}
         self.started = False
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -239,9 +238,9 @@ class OrchestratorService:
             run = await RunRepository(session).get(run_id)
             if run is None:
                 # a run of this process whose start is not written yet
-                pending = self._starts.get(run_id)
-                if pending is not None and pending.tenant_id == tenant_id:
-                    return pending.row, []
+                feed = self._feeds.get(run_id)
+                if feed is not None and feed.started.row.tenant_id == tenant_id:
+                    return feed.started.row, []
                 raise RunNotFound(f"no run {run_id}")
             return run, list(await NodeRunRepository(session).of(run_id))
 
@@ -371,9 +370,8 @@ class OrchestratorService:
             conversation_id=conversation_id, model_tier=model_tier,
         )  # fmt: skip
         nodes = NodeLog()
-        feed = RunFeed(run_id, keep=self.config.run_events_kept)
+        feed = RunFeed(run_id, started, keep=self.config.run_events_kept)
         self._feeds[run_id] = feed
-        self._starts[run_id] = started
         began = time.perf_counter()
         first = WorkflowEvent("run.started", spec.name, None,
                               {"run_id": str(run_id), "kind": kind, "revision": resolved.revision})  # fmt: skip
@@ -421,7 +419,6 @@ class OrchestratorService:
         finally:
             feed.close()
             self._feeds.pop(run_id, None)
-            self._starts.pop(run_id, None)
 
 
 async def _last(events: AsyncIterator[WorkflowEvent]) -> dict[str, Any]:
