@@ -28,7 +28,7 @@ from aiaas.gateway.errors import install_error_handlers
 from aiaas.gateway.metrics import metrics_endpoint
 from aiaas.gateway.middleware import FASTAPI_NATIVE_TELEMETRY_OFF, install_middleware
 from aiaas.kit.errors import NotFound
-from aiaas.kit.routing import include_gated
+from aiaas.kit.routing import include_gated, install_static_route_index
 from aiaas.platform import Platform, build_platform
 from aiaas.tenancy.dependencies import public
 
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         include_gated(app.router, router)
     _install_demo_store(app, settings)
     _install_web(app)
+    install_static_route_index(app.router)
     install_middleware(app, settings, tracer_provider=tracer_provider)
     return app
 

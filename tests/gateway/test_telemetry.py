@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -350,6 +351,24 @@ async def test_zero_ratio_records_nothing_but_keeps_trace_ids(log_stream: io.Str
             body = (await http.get("/api/v1/items/2")).json()
         assert finished(provider, exporter) == []
         assert len(body["trace_id"]) == 32
+    finally:
+        shutdown_tracing(provider)
+
+
+async def test_without_an_exporter_requests_still_get_trace_ids() -> None:
+    provider = configure_tracing(telemetry(), set_global=False)
+    try:
+        transport = httpx.ASGITransport(app=build_app(provider))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            first = (await http.get("/api/v1/items/1")).json()["trace_id"]
+            second = (await http.get("/api/v1/items/2")).json()["trace_id"]
+            trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+            continued = await http.get(
+                "/api/v1/items/3", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+            )
+        assert re.fullmatch(r"[0-9a-f]{32}", first) and int(first, 16) != 0
+        assert first != second
+        assert continued.json()["trace_id"] == trace_id
     finally:
         shutdown_tracing(provider)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import random
 import re
 from collections.abc import Iterable, Sequence
 from time import perf_counter
@@ -22,7 +23,8 @@ from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
@@ -102,6 +104,16 @@ def _new_request_id() -> str:
     return os.urandom(16).hex()
 
 
+def _new_unsampled_span_context() -> SpanContext:
+    # Random non-zero ids as the SDK's RandomIdGenerator makes them.
+    return SpanContext(
+        trace_id=random.getrandbits(128) or 1,
+        span_id=random.getrandbits(64) or 1,
+        is_remote=False,
+        trace_flags=TraceFlags(TraceFlags.DEFAULT),
+    )
+
+
 def _first_forwarded_address(value: bytes) -> str | None:
     first = value.split(b",", 1)[0].strip().decode("latin-1")
     try:
@@ -129,6 +141,9 @@ class GatewayMiddleware:
         self._security_names = frozenset(name for name, _ in self._security_headers)
         provider = tracer_provider or trace.get_tracer_provider()
         self._tracer = provider.get_tracer("aiaas.gateway")
+        # A provider that records nothing: a request with no incoming trace gets its span (ids for
+        # the logs and for propagation) without the SDK's sampling and bookkeeping.
+        self._unsampled_roots = getattr(provider, "sampler", None) is ALWAYS_OFF
         self._metrics = RequestMetrics() if metrics else None
         self._quiet_paths = frozenset(quiet_paths)
         # The hottest log call: a lean logger bound once (configure_logging must run first).
@@ -162,7 +177,10 @@ class GatewayMiddleware:
 
         method = scope["method"]
         parent = propagate.extract(carrier) if carrier is not None else None
-        span = self._tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+        if parent is None and self._unsampled_roots:
+            span: trace.Span = trace.NonRecordingSpan(_new_unsampled_span_context())
+        else:
+            span = self._tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
         span_context = span.get_span_context()
         trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else None
         otel_token = otel_context.attach(trace.set_span_in_context(span, parent))

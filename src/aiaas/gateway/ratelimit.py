@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from aiaas.backends.ratelimit import Limit, RateLimitResult, rate_limit_headers
 from aiaas.gateway.metrics import RATE_LIMIT_REJECTIONS
@@ -25,19 +27,31 @@ async def enforce_rate_limit(platform: Platform, principal: Principal) -> dict[s
     refused by either costs neither. Returns the ``RateLimit-*`` headers of the tighter limit.
     """
     plan = platform.settings.plan(principal.plan or platform.settings.default_plan)
-    limits = [Limit(f"tenant:{principal.tenant_id}", plan.requests_per_minute, WINDOW_SECONDS)]
-    scopes = ["tenant"]
-    if principal.kind == "api_key":
-        limits.append(
-            Limit(f"key:{principal.id}", plan.api_key_requests_per_minute, WINDOW_SECONDS)
-        )
-        scopes.append("api_key")
+    limits, scopes = _buckets(
+        principal.tenant_id,
+        principal.id if principal.kind == "api_key" else None,
+        plan.requests_per_minute,
+        plan.api_key_requests_per_minute,
+    )
     results = await platform.limiter.hit_all(limits)
     for scope, result in zip(scopes, results, strict=True):
         if not result.allowed:
             _reject(principal.tenant_slug or "-", scope, result)
     tightest = min(results, key=lambda result: result.remaining)
     return rate_limit_headers(tightest, WINDOW_SECONDS)
+
+
+@lru_cache(maxsize=65_536)
+def _buckets(
+    tenant_id: UUID | None, api_key_id: UUID | None, tenant_limit: int, api_key_limit: int
+) -> tuple[tuple[Limit, ...], tuple[str, ...]]:
+    """The buckets a request is charged to and their scope names (the same on every request of
+    a caller, so they are built once)."""
+    tenant = Limit(f"tenant:{tenant_id}", tenant_limit, WINDOW_SECONDS)
+    if api_key_id is None:
+        return (tenant,), ("tenant",)
+    key = Limit(f"key:{api_key_id}", api_key_limit, WINDOW_SECONDS)
+    return (tenant, key), ("tenant", "api_key")
 
 
 async def enforce_login_limit(platform: Platform, client: str) -> None:

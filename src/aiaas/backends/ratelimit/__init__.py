@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from aiaas.kit.errors import BadRequest
 
 
-@dataclass(frozen=True)
-class RateLimitResult:
+class RateLimitResult(NamedTuple):
+    # A named tuple: built on every request, and a tuple is the cheapest immutable record.
     allowed: bool
     limit: int
     remaining: int

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from aiaas.backends.ratelimit import CostExceedsLimit, RateLimitResult
 
@@ -36,8 +37,7 @@ class GcraPolicy:
         return self.emission_us * self.limit
 
 
-@dataclass(frozen=True, slots=True)
-class GcraDecision:
+class GcraDecision(NamedTuple):
     allowed: bool
     tat_us: int
     """The TAT to store (unchanged when rejected)."""

@@ -62,19 +62,22 @@ class MemoryRateLimiter:
 
     async def hit_all(self, limits: Sequence[Limit], cost: int = 1) -> list[RateLimitResult]:
         """Charge every bucket or none, atomically (no await between the reads and the writes)."""
-        policies = [policy_for(item.limit, item.period_seconds, cost) for item in limits]
         now_us = self._now_us()
-        decisions = [
-            decide(now_us, self._tats.get(item.key), policy, cost)
-            for item, policy in zip(limits, policies, strict=True)
-        ]
-        if cost > 0 and all(d.allowed for d in decisions):
-            for item, decision in zip(limits, decisions, strict=True):
-                self._tats[item.key] = decision.tat_us
-                self._tats.move_to_end(item.key)
+        buckets = self._tats
+        checked = []
+        admitted = cost > 0
+        for item in limits:
+            policy = policy_for(item.limit, item.period_seconds, cost)
+            decision = decide(now_us, buckets.get(item.key), policy, cost)
+            admitted = admitted and decision.allowed
+            checked.append((item.key, policy, decision))
+        if admitted:
+            for key, _, decision in checked:
+                buckets[key] = decision.tat_us
+                buckets.move_to_end(key)
             self._evict(now_us)
         self._maybe_sweep(now_us)
-        return [to_result(d, p) for d, p in zip(decisions, policies, strict=True)]
+        return [to_result(decision, policy) for _, policy, decision in checked]
 
     async def ping(self) -> None:
         """Always reachable."""
