@@ -93,7 +93,13 @@ class Platform:
         await self.chat.stop()
         await self.orchestrator.stop()
         await self.authenticator.drain()
-        closers = (self.bus.close, self.limiter.close, self.cache.close, self.knowledge.close)
+        closers = (
+            self.llm.close,
+            self.bus.close,
+            self.limiter.close,
+            self.cache.close,
+            self.knowledge.close,
+        )
         for closer in (*closers, self.db.dispose):
             try:
                 await closer()

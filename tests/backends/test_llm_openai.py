@@ -27,6 +27,7 @@ from aiaas.backends.llm import (
     ResponseSchema,
     ToolSpec,
 )
+from aiaas.backends.llm.openai_provider import ChatWire
 from aiaas.backends.llm.types import (
     LLMInvalidOutput,
     LLMQuotaExceeded,
@@ -51,6 +52,8 @@ class Reply:
     chunks: list[str] | None = None
     break_after: int | None = None
     raw_body: bytes | None = None
+    raw_events: bytes | None = None
+    delay: float = 0.0
 
 
 def error(status: int, code: str | None = None, **headers: str) -> Reply:
@@ -63,6 +66,7 @@ class WireServer:
     def __init__(self) -> None:
         self.script: dict[str, list[Reply]] = {}
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str | None] = []
         self.port = 0
         self.app = Starlette(routes=[Route("/v1/chat/completions", self.handle, methods=["POST"])])
 
@@ -75,14 +79,19 @@ class WireServer:
     async def handle(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append(body)
+        self.authorizations.append(request.headers.get("authorization"))
         queue = self.script.get(body["model"], [])
         reply = queue.pop(0) if len(queue) > 1 else (queue[0] if queue else Reply())
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
         if reply.status != 200:
             payload = {"error": {"message": "scripted", "type": reply.error_code or "server_error",
                                  "code": reply.error_code}}  # fmt: skip
             return JSONResponse(payload, status_code=reply.status, headers=reply.headers)
         if reply.raw_body is not None:
             return Response(reply.raw_body, media_type="application/json")
+        if reply.raw_events is not None:
+            return Response(reply.raw_events, media_type="text/event-stream")
         if body.get("stream"):
             return StreamingResponse(self._sse(body, reply), media_type="text/event-stream")
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
@@ -158,7 +167,18 @@ async def server() -> AsyncIterator[WireServer]:
 def wire(server: WireServer) -> WireServer:
     server.script.clear()
     server.requests.clear()
+    server.authorizations.clear()
     return server
+
+
+_opened: list[OpenAICompatibleProvider] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_providers() -> AsyncIterator[None]:
+    yield
+    while _opened:
+        await _opened.pop().close()
 
 
 MODELS = [
@@ -182,7 +202,9 @@ def make(wire: WireServer, **overrides: Any) -> tuple[OpenAICompatibleProvider, 
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    return OpenAICompatibleProvider(settings, local=LocalProvider(), sleep=sleep), slept
+    provider = OpenAICompatibleProvider(settings, local=LocalProvider(), sleep=sleep)
+    _opened.append(provider)
+    return provider, slept
 
 
 def ask(text: str = "Hi", **kwargs: Any) -> ChatRequest:
@@ -366,18 +388,109 @@ async def test_stream_failing_before_first_token_is_retried(wire: WireServer) ->
     assert wire.calls("primary") == 3
 
 
-async def test_connection_refused_is_retried_then_unavailable() -> None:
+@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+async def test_connection_refused_is_retried_then_unavailable(http_client: str) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again before the calls: nothing listens there
     settings = LLMSettings(provider="openai", base_url=f"http://127.0.0.1:{port}/v1", models=MODELS,
-                           max_retries=2, retry_initial_backoff_seconds=0.0)  # fmt: skip
+                           max_retries=2, retry_initial_backoff_seconds=0.0,
+                           http_client=http_client)  # fmt: skip
     attempts: list[float] = []
 
     async def sleep(seconds: float) -> None:
         attempts.append(seconds)
 
     provider = OpenAICompatibleProvider(settings, sleep=sleep)
-    with pytest.raises(LLMUnavailable, match="APIConnectionError after 3 attempts"):
+    _opened.append(provider)
+    with pytest.raises(LLMUnavailable, match="connection failed after 3 attempts"):
         await provider.complete(ask())
     assert len(attempts) == 2
+
+
+@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+async def test_both_http_clients_speak_the_protocol(wire: WireServer, http_client: str) -> None:
+    provider, slept = make(wire, http_client=http_client)
+    wire.plan("primary", error(503, retry_after="1"), Reply(content="plain", usage=(7, 2)))
+    result = await provider.complete(ask())
+    assert (result.content, result.usage.input_tokens, result.attempts) == ("plain", 7, 2)
+    assert slept[0] >= 1.0
+    wire.plan("primary", Reply(chunks=["a", "b"], usage=(3, 2)))
+    texts, streamed = await collect(provider.stream(ask()))
+    assert texts == ["a", "b"] and streamed.usage.output_tokens == 2
+    wire.plan("primary", Reply(chunks=["x", "y"], break_after=1))
+    with pytest.raises(LLMStreamInterrupted):
+        await collect(provider.stream(ask()))
+    wire.plan("primary", error(400))
+    with pytest.raises(LLMRequestRejected, match="HTTP 400: scripted"):
+        await provider.complete(ask())
+
+
+async def test_the_upstream_error_message_is_kept(wire: WireServer) -> None:
+    provider, _ = make(wire)
+    wire.plan("primary", Reply(status=422, raw_body=None, error_code="invalid_value"))
+    with pytest.raises(LLMRequestRejected, match=r"primary: HTTP 422: scripted"):
+        await provider.complete(ask())
+
+
+def _events(*data: str, ending: bytes = b"\n\n") -> bytes:
+    return b"".join(f"data: {d}".encode() + ending for d in data)
+
+
+async def test_server_sent_events_decoding(wire: WireServer) -> None:
+    provider, _ = make(wire)
+    chunk = '{"choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}'
+    usage = '{"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2}}'
+    # CRLF line ends, a comment, an event field and a data field split over two lines
+    raw = (
+        b": keep-alive\r\n\r\n"
+        + _events(chunk % "Hi", ending=b"\r\n\r\n")
+        + b'event: message\ndata: {"choices":[{"index":0,\ndata: "delta":{"content":" you"}}]}\n\n'
+        + _events(usage, "[DONE]")
+        + _events(chunk % "ignored after DONE")
+    )
+    wire.plan("primary", Reply(raw_events=raw))
+    texts, result = await collect(provider.stream(ask()))
+    assert texts == ["Hi", " you"]
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (4, 2)
+
+
+async def test_an_error_event_before_output_falls_back(wire: WireServer) -> None:
+    provider, _ = make(wire, fallback_models=["backup"])
+    wire.plan("primary", Reply(raw_events=_events('{"error":{"message":"overloaded"}}')))
+    wire.plan("backup", Reply(chunks=["from backup"]))
+    texts, result = await collect(provider.stream(ask()))
+    assert texts == ["from backup"] and result.model == "backup"
+    assert [r["model"] for r in wire.requests] == ["primary", "backup"]
+
+
+async def test_an_unreadable_event_before_output_falls_back(wire: WireServer) -> None:
+    provider, _ = make(wire, fallback_models=["backup"])
+    wire.plan("primary", Reply(raw_events=_events("{not json")))
+    wire.plan("backup", Reply(chunks=["ok"]))
+    texts, _ = await collect(provider.stream(ask()))
+    assert texts == ["ok"]
+
+
+async def test_the_api_key_is_sent_as_a_bearer_token(wire: WireServer) -> None:
+    provider, _ = make(wire)
+    await provider.complete(ask())
+    await collect(provider.stream(ask()))
+    assert wire.authorizations == ["Bearer sk-test", "Bearer sk-test"]
+
+
+def test_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,vllm.internal")
+    chat = ChatWire("https://api.example.com/v1", "k")
+    assert str(chat._transport._proxy(chat.url)[0]) == "http://proxy.internal:3128"  # type: ignore[attr-defined]
+    local = ChatWire("https://vllm.internal/v1", "k")
+    assert local._transport._proxy(local.url)[0] is None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+async def test_a_slow_answer_times_out(wire: WireServer, http_client: str) -> None:
+    provider, _ = make(wire, http_client=http_client, max_retries=1, request_timeout_seconds=0.2)
+    wire.plan("primary", Reply(delay=1.0))
+    with pytest.raises(LLMUnavailable, match="primary: timed out after 2 attempts"):
+        await provider.complete(ask())

@@ -1,5 +1,6 @@
 """What the OpenAI-compatible surface stores per request: the router's decision and the usage, written
-together (and with concurrent requests' writes, by group commit) before the response completes."""
+together (and with concurrent requests' writes, by group commit) right after the response's last byte,
+within the request, exactly once."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import httpx
 import openai
 import pytest
 from sqlalchemy import text
+from starlette.types import Message
 
-from aiaas.backends.llm.types import ChatRequest, ChatResult, LLMUnavailable, StreamDelta
+from aiaas.backends.llm.types import ChatRequest, ChatResult, LLMUnavailable, StreamDelta, Usage
 from aiaas.chat import events as ev
 from aiaas.chat.runtime import GroupCommit
 from aiaas.events.outbox import record_event
@@ -143,3 +145,165 @@ async def test_group_commit_fails_only_the_failing_write(env: Stack) -> None:
         f"c-{n}" for n in range(8) if n != 3
     ]
     assert all(e["request_id"] == "r-" + e["payload"]["completion_id"][2:] for e in stored)
+
+
+# ---- exactly once, after the response ------------------------------------------------------------
+
+
+async def _counts(env: Stack) -> tuple[int, int, int]:
+    """Decision rows, ``router.decision.made`` events, ``chat.completion.created`` events."""
+    decisions = await _decision_ids(env)
+    made = await _events(env, "router.decision.made")
+    usage = await _events(env, "chat.completion.created")
+    return len(decisions), len(made), len(usage)
+
+
+async def _call(
+    env: Stack,
+    key: str,
+    body: dict[str, Any],
+    *,
+    on_send: Any = None,
+    disconnect: asyncio.Event | None = None,
+) -> list[Message]:
+    """One request straight through the ASGI app; returns the messages sent. ``disconnect``, once
+    set, makes the client hang up."""
+    raw = json.dumps(body).encode()
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
+        "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1234),
+        "server": ("testserver", 80),
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"),
+                    (b"authorization", f"Bearer {key}".encode())],
+    }  # fmt: skip
+    sent: list[Message] = []
+    delivered = False
+
+    async def receive() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        if disconnect is None:
+            await asyncio.Event().wait()
+        else:
+            await disconnect.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if on_send is not None:
+            on_send(message)
+
+    await env.app(scope, receive, send)
+    return sent
+
+
+def _body(messages: list[Message]) -> bytes:
+    return b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_completion_is_recorded_once_after_its_last_byte(env: Stack, stream: bool) -> None:
+    tenant = await make_tenant(env)
+    chat = env.platform.chat
+    order: list[str] = []
+    write = chat.writes.write
+
+    async def observed_write(tenant_id: UUID, work: Any) -> None:
+        order.append("write")
+        await write(tenant_id, work)
+        order.append("committed")
+
+    def on_send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            order.append("last byte")
+
+    chat.writes.write = observed_write  # type: ignore[method-assign]
+    try:
+        sent = await _call(
+            env,
+            tenant.api_key,
+            {"model": "auto", "messages": [{"role": "user", "content": "Where is order 7?"}],
+             "stream": stream},
+            on_send=on_send,
+        )  # fmt: skip
+    finally:
+        del chat.writes.write
+    assert sent[0]["status"] == 200
+    assert (b"[DONE]" in _body(sent)) is stream
+    # The client had the whole answer before the write began; the call ended after its commit.
+    assert order == ["last byte", "write", "committed"]
+    assert await _counts(env) == (1, 1, 1)
+    [usage] = await _events(env, "chat.completion.created")
+    assert usage["payload"]["stream"] is stream and usage["payload"]["decision_id"]
+
+
+class _Stalls:
+    """A model whose stream sends one delta and then never finishes."""
+
+    def __init__(self) -> None:
+        self.first_sent = asyncio.Event()
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        raise AssertionError("not called")
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamDelta]:
+        yield StreamDelta(text="Let me ")
+        self.first_sent.set()
+        await asyncio.Event().wait()
+        yield StreamDelta(result=ChatResult("", "m", "openai", Usage(1, 1), 0))
+
+
+class _Interrupted:
+    """A model whose stream breaks after its first delta."""
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        raise AssertionError("not called")
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamDelta]:
+        yield StreamDelta(text="Let me ")
+        raise ConnectionResetError("upstream went away")
+
+
+async def test_a_client_hanging_up_mid_stream_records_the_decision_once(env: Stack) -> None:
+    tenant = await make_tenant(env)
+    chat = env.platform.chat
+    previous, stalls = chat.llm, _Stalls()
+    chat.llm = stalls  # type: ignore[assignment]
+    hang_up = asyncio.Event()
+
+    def on_send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and b"Let me" in message.get("body", b""):
+            hang_up.set()
+
+    try:
+        sent = await _call(
+            env,
+            tenant.api_key,
+            {"model": "auto", "messages": [{"role": "user", "content": "refund?"}], "stream": True},
+            on_send=on_send,
+            disconnect=hang_up,
+        )
+    finally:
+        chat.llm = previous
+    assert b"Let me" in _body(sent) and b"[DONE]" not in _body(sent)
+    assert await _counts(env) == (1, 1, 0)
+
+
+async def test_a_stream_broken_upstream_records_the_decision_once(env: Stack) -> None:
+    tenant = await make_tenant(env)
+    chat = env.platform.chat
+    previous = chat.llm
+    chat.llm = _Interrupted()  # type: ignore[assignment]
+    try:
+        with pytest.raises(ConnectionResetError):
+            await _call(
+                env,
+                tenant.api_key,
+                {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "stream": True},
+            )
+    finally:
+        chat.llm = previous
+    assert await _counts(env) == (1, 1, 0)

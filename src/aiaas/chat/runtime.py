@@ -33,8 +33,8 @@ Write = Callable[[AsyncSession], Awaitable[None]]
 class GroupCommit:
     """Writes of concurrent requests of one tenant committed together, one transaction per batch.
 
-    A caller's :meth:`write` returns once its rows are committed, so nothing is answered before it
-    is stored; while one batch commits, the writes arriving meanwhile queue for the next. Each
+    A caller's :meth:`write` returns once its rows are committed (a caller that answers only after
+    that answers nothing unstored); while one batch commits, the writes arriving meanwhile queue for the next. Each
     write runs in its caller's context (request id, trace and actor reach its events). A batch that
     fails is retried write by write, so one bad write fails only its own caller.
     """

@@ -8,6 +8,7 @@ OpenAI's, so the official clients work unchanged.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -15,9 +16,10 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.background import BackgroundTask
 
 from aiaas.backends.llm.types import (
     ChatMessage,
@@ -35,6 +37,7 @@ from aiaas.kit.errors import BadRequest, NotFound
 from aiaas.tenancy.dependencies import require
 from aiaas.tenancy.permissions import Principal
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 AUTO = "auto"
 Caller = Annotated[Principal, require("chat:write")]
@@ -177,13 +180,21 @@ async def _record(
     prepared: PreparedDecision | None,
     stream: bool,
     started: float,
+    finished: float | None = None,
 ) -> None:
     """Write the request's router decision and its metering event in one transaction, shared
-    with the concurrent requests of the tenant (group commit), before the response completes.
+    with the concurrent requests of the tenant (group commit).
+
+    A completed request is recorded right after its response's last byte was sent, still inside
+    the request's ASGI call (see :class:`_Metering`): the client does not wait for the commit, and
+    a graceful shutdown, which waits for requests in flight, waits for it. A hard crash in that
+    window (about a millisecond) can lose the one record. A failed model call is recorded before
+    its error response.
 
     Shielded from cancellation: a client that hangs up as the completion ends must not leave the
     decision or the usage unrecorded. Without a result (the model call failed, or a stream was cut
-    short) only the decision is recorded.
+    short before the model finished) only the decision is recorded. ``finished`` is when the
+    completion was ready (its latency); the time of the call when not given.
     """
     tenant_id = principal.tenant_id
     assert tenant_id is not None
@@ -192,6 +203,7 @@ async def _record(
     router = chat.router
     usage = None
     if result is not None:
+        ended = time.perf_counter() if finished is None else finished
         usage = ev.CompletionCreated(
             completion_id=completion_id,
             model=result.model,
@@ -200,7 +212,7 @@ async def _record(
             input_tokens=result.usage.input_tokens,
             output_tokens=result.usage.output_tokens,
             cost_micros=result.cost_micros,
-            latency_ms=int((time.perf_counter() - started) * 1000),
+            latency_ms=int((ended - started) * 1000),
         )
 
     async def write(session: AsyncSession) -> None:
@@ -217,6 +229,67 @@ async def _record(
 
     with anyio.CancelScope(shield=True):
         await chat.writes.write(tenant_id, write)
+
+
+class _Metering:
+    """The one record of a request, written at most once whoever asks first: the response's
+    background task once the last byte is sent, or a stream's generator when it is cut short
+    (then the background task may not run at all, or run later and find nothing left to do)."""
+
+    def __init__(
+        self,
+        chat: ChatRuntime,
+        principal: Principal,
+        completion_id: str,
+        prepared: PreparedDecision | None,
+        stream: bool,
+        started: float,
+    ) -> None:
+        self._chat = chat
+        self._principal = principal
+        self._completion_id = completion_id
+        self._prepared = prepared
+        self._stream = stream
+        self._started = started
+        self.result: ChatResult | None = None
+        self.finished: float | None = None
+        self._recorded = False
+
+    def complete(self, result: ChatResult) -> None:
+        """The model's result is in (its usage will be recorded)."""
+        self.result = result
+        self.finished = time.perf_counter()
+
+    async def record(self) -> None:
+        """Record the decision and, with a result, the usage; a no-op after the first call. A
+        failed write is logged with what it would have stored (after the response there is no
+        one left to tell) and does not replace the request's own outcome."""
+        if self._recorded:
+            return
+        self._recorded = True
+        try:
+            await _record(
+                self._chat,
+                self._principal,
+                self._completion_id,
+                self.result,
+                self._prepared,
+                self._stream,
+                self._started,
+                self.finished,
+            )
+        except Exception:
+            result = self.result
+            log.exception(
+                "metering write failed after the response: completion %s, decision %s, "
+                "model %s, tokens in/out %s/%s, cost %s micros",
+                self._completion_id,
+                self._prepared.id if self._prepared is not None else None,
+                result.model if result else None,
+                result.usage.input_tokens if result else None,
+                result.usage.output_tokens if result else None,
+                result.cost_micros if result else None,
+            )
 
 
 def _usage(result: ChatResult) -> dict[str, int]:
@@ -253,17 +326,18 @@ async def chat_completions(
     llm_request, prepared = await _chat_request(chat, principal, body)
     completion_id = "chatcmpl-" + secrets.token_hex(12)
     created = int(time.time())
+    metering = _Metering(chat, principal, completion_id, prepared, body.stream, started)
     if not body.stream:
         try:
             result = await chat.llm.complete(llm_request)
         except BaseException:
-            await _record(chat, principal, completion_id, None, prepared, False, started)
+            await metering.record()
             raise
-        await _record(chat, principal, completion_id, result, prepared, False, started)
+        metering.complete(result)
         message: dict[str, Any] = {"role": "assistant", "content": result.content, "refusal": None}
         if result.tool_calls:
             message["tool_calls"] = _tool_calls(result)
-        return {
+        completion = {
             "id": completion_id,
             "object": "chat.completion",
             "created": created,
@@ -279,43 +353,35 @@ async def chat_completions(
             "usage": _usage(result),
             "system_fingerprint": None,
         }
+        # Sent first, recorded right after, within this request (see ``_record``).
+        return JSONResponse(completion, background=BackgroundTask(metering.record))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     stream = chat.llm.stream(llm_request)
     try:
         first = await anext(stream)  # errors before the first byte become a proper status
     except BaseException:
-        await _record(chat, principal, completion_id, None, prepared, True, started)
+        await metering.record()
         raise
     return StreamingResponse(
-        _chunks(
-            chat,
-            principal,
-            body,
-            first,
-            stream,
-            completion_id,
-            created,
-            include_usage,
-            prepared,
-            started,
-        ),
+        _chunks(body, first, stream, completion_id, created, include_usage, metering),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache"},
+        background=BackgroundTask(metering.record),
     )
 
 
 async def _chunks(
-    chat: ChatRuntime,
-    principal: Principal,
     body: CompletionRequest,
     first: Any,
     stream: AsyncIterator[Any],
     completion_id: str,
     created: int,
     include_usage: bool,
-    prepared: PreparedDecision | None,
-    started: float,
+    metering: _Metering,
 ) -> AsyncIterator[bytes]:
+    """The stream's events. One that runs to its end leaves the record to the response's
+    background task; one cut short (client gone, upstream failure) records what it has here,
+    since the background task does not run after an error."""
     model = body.model if body.model != AUTO else AUTO
 
     def event(choices: list[dict[str, Any]], usage: dict[str, Any] | None) -> bytes:
@@ -338,6 +404,7 @@ async def _chunks(
 
     result: ChatResult | None = None
     role_sent = False
+    ended = False
 
     async def deltas() -> AsyncIterator[Any]:
         yield first
@@ -348,6 +415,7 @@ async def _chunks(
         async for item in deltas():
             if item.result is not None:
                 result = item.result
+                metering.complete(result)
                 model = result.model
             if item.text or not role_sent:
                 yield chunk(
@@ -358,6 +426,7 @@ async def _chunks(
                 )
                 role_sent = True
         if result is None:
+            ended = True
             return
         if result.tool_calls:
             calls = [{"index": i, **call} for i, call in enumerate(_tool_calls(result))]
@@ -366,8 +435,10 @@ async def _chunks(
         if include_usage:
             yield event([], _usage(result))
         yield b"data: [DONE]\n\n"
+        ended = True
     finally:
-        await _record(chat, principal, completion_id, result, prepared, True, started)
+        if not ended:
+            await metering.record()
 
 
 @router.get("/models")

@@ -89,8 +89,8 @@ class LLMSettings(BaseModel):
     )
     http_client: Literal["aiohttp", "httpx"] = Field(
         "aiohttp",
-        description="HTTP client under the openai SDK: `aiohttp` (less CPU per call) or `httpx` "
-        "(the SDK's default; honours HTTP(S)_PROXY)",
+        description="HTTP client of the OpenAI-compatible provider: `aiohttp` (least CPU per call) "
+        "or `httpx`; both pooled, both honour HTTP(S)_PROXY and NO_PROXY",
     )
     deadline_seconds: float = Field(
         90.0, gt=0, le=3600, description="Budget for all attempts and fallbacks"

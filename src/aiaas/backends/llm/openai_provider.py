@@ -1,7 +1,9 @@
 """Any OpenAI-compatible chat endpoint (OpenAI, Azure OpenAI, vLLM, Ollama, LiteLLM ...) with
 resilience.
 
-The SDK's own retries are off (``max_retries=0``) so there is exactly one retry loop, this one:
+The wire protocol is spoken directly over a pooled HTTP client (:class:`ChatWire`): the request
+body is encoded once, the answer decoded once, server-sent events split and decoded in place. There
+is exactly one retry loop, this one:
 
 * each attempt has a timeout and all attempts and fallbacks share one deadline;
 * only connection errors, timeouts, 408, 429 ``rate_limit_exceeded`` and 5xx are retried, honouring
@@ -16,10 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+import aiohttp
+import httpx
 import openai
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -54,33 +60,83 @@ from aiaas.kit.resilience import (
     retry_async,
 )
 
+try:  # a faster codec when installed (it comes with LangGraph's checkpointers)
+    import orjson
+except ImportError:  # pragma: no cover - the standard library's codec is the fallback
+    orjson = None  # type: ignore[assignment]
+
 T = TypeVar("T")
 _tracer = trace.get_tracer("aiaas.llm")
 _KEYLESS = "no-key"  # keyless local servers (Ollama, vLLM) still need a non-empty bearer value
+_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_POOL_SIZE = 100  # connections kept per provider (aiohttp's and httpx's default)
+_ERROR_TEXT_LIMIT = 500
+
+
+# ---- errors of the wire -------------------------------------------------------------------------
+
+
+class UpstreamError(Exception):
+    """A failure talking to the model server."""
+
+
+class UpstreamConnectionError(UpstreamError):
+    """The connection could not be made, or broke before the answer was complete."""
+
+
+class UpstreamStatusError(UpstreamError):
+    """The model server answered with an error status; ``message`` is the one it gave."""
+
+    def __init__(
+        self, status: int, message: str, code: str | None, headers: Mapping[str, str]
+    ) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = headers
+
+
+class UpstreamStreamError(UpstreamError):
+    """The model server reported an error inside a stream (an ``{"error": ...}`` event)."""
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Connection errors, timeouts, 408, 429 (other than ``insufficient_quota``) and 5xx."""
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
+    """Connection errors, timeouts, 408, 429 (other than ``insufficient_quota``) and 5xx.
+
+    Also understands the ``openai`` client's errors (the embeddings backend still uses it)."""
+    status, code = _status_of(exc)
+    if status is not None:
         if status == 429:
-            return exc.code != "insufficient_quota"
+            return code != "insufficient_quota"
         return status == 408 or status >= 500
-    return isinstance(exc, openai.APIConnectionError | TimeoutError)
+    return isinstance(exc, UpstreamConnectionError | openai.APIConnectionError | TimeoutError)
 
 
 def _unhealthy(exc: BaseException) -> bool:
     """Failures saying the endpoint itself is in trouble (they count towards the breaker)."""
+    status, _code = _status_of(exc)
+    if status is not None:
+        return status == 408 or status >= 500
+    return isinstance(exc, UpstreamConnectionError | openai.APIConnectionError | TimeoutError)
+
+
+def _status_of(exc: BaseException) -> tuple[int | None, str | None]:
+    if isinstance(exc, UpstreamStatusError):
+        return exc.status, exc.code
     if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 408 or exc.status_code >= 500
-    return isinstance(exc, openai.APIConnectionError | TimeoutError)
+        return exc.status_code, exc.code
+    return None, None
 
 
 def retry_after_of(exc: BaseException) -> float | None:
     """The server's suggested wait from ``retry-after-ms`` or ``Retry-After``, if any."""
-    if not isinstance(exc, openai.APIStatusError):
+    if isinstance(exc, UpstreamStatusError):
+        headers: Mapping[str, str] = exc.headers
+    elif isinstance(exc, openai.APIStatusError):
+        headers = exc.response.headers
+    else:
         return None
-    headers = exc.response.headers
     millis = headers.get("retry-after-ms")
     if millis:
         try:
@@ -88,6 +144,340 @@ def retry_after_of(exc: BaseException) -> float | None:
         except ValueError:
             pass
     return parse_retry_after(headers.get("retry-after"))
+
+
+def _status_error(status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamStatusError:
+    """The error an answer with ``status`` stands for, with the message and code the server put
+    in its body (OpenAI's ``{"error": {"message", "type", "code"}}``, or plain text)."""
+    message, code = "", None
+    try:
+        body = _loads(raw)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            message = str(error.get("message") or "")
+            kind = error.get("code") or error.get("type")
+            code = str(kind) if kind else None
+        elif isinstance(error, str):
+            message = error
+    if not message:
+        message = raw.decode(errors="replace").strip()[:_ERROR_TEXT_LIMIT] or f"HTTP {status}"
+    return UpstreamStatusError(status, message, code, headers)
+
+
+# ---- the wire: one pooled HTTP client per provider ----------------------------------------------
+
+
+class _RawStream(Protocol):
+    async def read(self) -> bytes:
+        """The next bytes of the body; ``b""`` at its end."""
+        ...
+
+    async def close(self) -> None:
+        """Give the connection back (or drop it when the body was not read to its end)."""
+        ...
+
+
+class _Transport(Protocol):
+    async def post(self, url: str, body: bytes) -> bytes:
+        """POST ``body``; the answer's body on 2xx, else :class:`UpstreamStatusError`."""
+        ...
+
+    async def open(self, url: str, body: bytes) -> _RawStream:
+        """POST ``body`` and return the answer's body unread, once its status is known good."""
+        ...
+
+    async def close(self) -> None:
+        """Close the pool."""
+        ...
+
+
+class _AiohttpStream:
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def read(self) -> bytes:
+        try:
+            return await self._response.content.readany()
+        except aiohttp.ClientError as exc:
+            raise _connection_error(exc) from exc
+
+    async def close(self) -> None:
+        self._response.release()
+
+
+class _AiohttpTransport:
+    """aiohttp with a keep-alive pool: the least CPU per call. A proxy from ``HTTP(S)_PROXY`` /
+    ``NO_PROXY`` is looked up once, when the pool opens, not on every request."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self._headers = headers
+        self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[str, tuple[Any, Any]] = {}
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=_POOL_SIZE, ttl_dns_cache=300),
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=None),  # the provider's own timeout scopes
+                skip_auto_headers=("User-Agent",),
+                auto_decompress=True,
+            )
+        return self._session
+
+    def _proxy(self, url: str) -> tuple[Any, Any]:
+        proxy = self._proxies.get(url)
+        if proxy is None:
+            try:
+                proxy = aiohttp.helpers.get_env_proxy_for_url(aiohttp.client.URL(url))
+            except LookupError:
+                proxy = (None, None)
+            self._proxies[url] = proxy
+        return proxy
+
+    async def _send(self, url: str, body: bytes) -> aiohttp.ClientResponse:
+        proxy, proxy_auth = self._proxy(url)
+        try:
+            return await self._client().post(url, data=body, proxy=proxy, proxy_auth=proxy_auth)
+        except aiohttp.ClientError as exc:
+            raise _connection_error(exc) from exc
+
+    async def post(self, url: str, body: bytes) -> bytes:
+        response = await self._send(url, body)
+        try:
+            raw = await response.read()
+        except aiohttp.ClientError as exc:
+            raise _connection_error(exc) from exc
+        finally:
+            response.release()
+        if response.status >= 300:
+            raise _status_error(response.status, response.headers, raw)
+        return raw
+
+    async def open(self, url: str, body: bytes) -> _RawStream:
+        response = await self._send(url, body)
+        if response.status >= 300:
+            try:
+                raw = await response.read()
+            except aiohttp.ClientError:
+                raw = b""
+            finally:
+                response.release()
+            raise _status_error(response.status, response.headers, raw)
+        return _AiohttpStream(response)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def _connection_error(exc: aiohttp.ClientError) -> BaseException:
+    """aiohttp's read timeouts stay timeouts; everything else is a connection failure."""
+    if isinstance(exc, TimeoutError):
+        return TimeoutError(str(exc) or "read timeout")
+    return UpstreamConnectionError(str(exc) or type(exc).__name__)
+
+
+class _HttpxStream:
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self._chunks = response.aiter_bytes()
+
+    async def read(self) -> bytes:
+        try:
+            return await anext(self._chunks, b"")
+        except httpx.TimeoutException as exc:
+            raise TimeoutError(str(exc) or "read timeout") from exc
+        except httpx.TransportError as exc:
+            raise UpstreamConnectionError(str(exc) or type(exc).__name__) from exc
+
+    async def close(self) -> None:
+        await self._response.aclose()
+
+
+class _HttpxTransport:
+    """httpx with a keep-alive pool; proxies and certificates from the environment as httpx
+    reads them (``HTTP(S)_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE``)."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self._client = httpx.AsyncClient(
+            headers=headers,
+            timeout=None,  # noqa: S113 - every call runs in the provider's own timeout scope
+            limits=httpx.Limits(max_connections=_POOL_SIZE, max_keepalive_connections=_POOL_SIZE),
+            trust_env=True,
+            follow_redirects=True,  # as aiohttp does (and as the openai client did)
+        )
+
+    async def _send(self, url: str, body: bytes) -> httpx.Response:
+        request = self._client.build_request("POST", url, content=body)
+        try:
+            return await self._client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise TimeoutError(str(exc) or "timeout") from exc
+        except httpx.TransportError as exc:
+            raise UpstreamConnectionError(str(exc) or type(exc).__name__) from exc
+
+    async def post(self, url: str, body: bytes) -> bytes:
+        response = await self._send(url, body)
+        try:
+            raw = await response.aread()
+        except httpx.TimeoutException as exc:
+            raise TimeoutError(str(exc) or "read timeout") from exc
+        except httpx.TransportError as exc:
+            raise UpstreamConnectionError(str(exc) or type(exc).__name__) from exc
+        finally:
+            await response.aclose()
+        if response.status_code >= 300:
+            raise _status_error(response.status_code, response.headers, raw)
+        return raw
+
+    async def open(self, url: str, body: bytes) -> _RawStream:
+        response = await self._send(url, body)
+        if response.status_code >= 300:
+            try:
+                raw = await response.aread()
+            except httpx.HTTPError:
+                raw = b""
+            finally:
+                await response.aclose()
+            raise _status_error(response.status_code, response.headers, raw)
+        return _HttpxStream(response)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class EventStream:
+    """The server-sent events of one streamed answer, each ``data`` decoded as JSON.
+
+    Lines end in ``\n`` or ``\r\n``; ``data`` lines of one event are joined; comments and other
+    fields are skipped; ``data: [DONE]`` ends the stream. An ``{"error": ...}`` event raises
+    :class:`UpstreamStreamError`. Bytes are read only when no decoded event is waiting, so most
+    chunks cost no I/O wait and no timeout scope."""
+
+    def __init__(self, raw: _RawStream) -> None:
+        self._raw = raw
+        self._ready: deque[Any] = deque()
+        self._partial = b""
+        self._data: list[bytes] = []
+        self._ended = False
+
+    async def next(self, seconds: float | None) -> Any:
+        """The next event's JSON value within ``seconds``; :class:`StopAsyncIteration` at the end."""
+        if not self._ready and not self._ended:
+            async with asyncio.timeout(seconds):
+                while not self._ready and not self._ended:
+                    self._feed(await self._raw.read())
+        if not self._ready:
+            raise StopAsyncIteration
+        value = self._ready.popleft()
+        if value is _DONE:
+            self._ready.clear()
+            if not self._ended:  # read the body to its end so the connection can be reused
+                async with asyncio.timeout(seconds):
+                    while await self._raw.read():
+                        pass
+                self._ended = True
+            raise StopAsyncIteration
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    async def close(self) -> None:
+        """Release the connection."""
+        await self._raw.close()
+
+    def _feed(self, chunk: bytes) -> None:
+        if not chunk:  # the body ended: an event not closed by a blank line still counts
+            self._ended = True
+            if self._partial:
+                self._line(self._partial.rstrip(b"\r"))
+                self._partial = b""
+            self._dispatch()
+            return
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._line(line[:-1] if line.endswith(b"\r") else line)
+
+    def _line(self, line: bytes) -> None:
+        if not line:
+            self._dispatch()
+        elif line.startswith(b"data:"):
+            value = line[5:]
+            self._data.append(value[1:] if value.startswith(b" ") else value)
+        # ``event:``, ``id:``, ``retry:`` and ``:`` comments carry nothing a completion needs
+
+    def _dispatch(self) -> None:
+        if not self._data:
+            return
+        data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
+        self._data = []
+        if data == b"[DONE]":
+            self._ready.append(_DONE)
+            return
+        # Failures are queued in order, behind the events that came before them.
+        try:
+            value = _loads(data)
+        except ValueError:
+            value = UnreadableAnswer("a stream event is not JSON")
+        if isinstance(value, dict) and value.get("error"):
+            error = value["error"]
+            message = error.get("message") if isinstance(error, dict) else error
+            value = UpstreamStreamError(str(message or "an error occurred during streaming"))
+        self._ready.append(value)
+
+
+_DONE = object()
+
+
+class ChatWire:
+    """``POST {base_url}/chat/completions`` over a pooled HTTP client, bodies as bytes.
+
+    ``kind`` picks the client: ``aiohttp`` (least CPU) or ``httpx``. Authentication is the
+    ``Authorization: Bearer`` header of the API key."""
+
+    def __init__(self, base_url: str, api_key: str, kind: str = "aiohttp") -> None:
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        self._transport: _Transport = (
+            _HttpxTransport(headers) if kind == "httpx" else _AiohttpTransport(headers)
+        )
+
+    async def complete(self, body: bytes) -> bytes:
+        """The completion's body (a 2xx answer)."""
+        return await self._transport.post(self.url, body)
+
+    async def stream(self, body: bytes) -> EventStream:
+        """The answer's events, once its status is known good."""
+        return EventStream(await self._transport.open(self.url, body))
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._transport.close()
+
+
+def _loads(raw: bytes) -> Any:
+    if orjson is not None:
+        return orjson.loads(raw)  # orjson.JSONDecodeError is a ValueError
+    return json.loads(raw)
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    """The request body, encoded once."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(body)
+        except TypeError:  # e.g. a schema with non-string keys: the standard codec copes
+            pass
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class UnreadableAnswer(Exception):
@@ -140,8 +530,8 @@ class _Accumulator:
 
 
 class OpenAICompatibleProvider:
-    """:class:`LLMProvider` over the official ``openai`` client, with retries, breakers and
-    fallbacks."""
+    """:class:`LLMProvider` over the OpenAI chat-completions wire protocol, with retries, breakers
+    and fallbacks."""
 
     name = "openai"
 
@@ -150,7 +540,7 @@ class OpenAICompatibleProvider:
         settings: LLMSettings,
         *,
         local: LLMProvider | None = None,
-        client: openai.AsyncOpenAI | None = None,
+        wire: ChatWire | None = None,
         breakers: BreakerRegistry | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -158,16 +548,8 @@ class OpenAICompatibleProvider:
         self.catalog: ModelCatalog = settings.catalog()
         self._local = local
         key = settings.api_key.get_secret_value() if settings.api_key else _KEYLESS
-        self._client = client or openai.AsyncOpenAI(
-            api_key=key,
-            base_url=settings.base_url,
-            max_retries=0,
-            timeout=settings.request_timeout_seconds,
-            # the SDK's aiohttp-based client costs a gateway request less CPU than httpx
-            http_client=openai.DefaultAioHttpClient()
-            if settings.http_client == "aiohttp"
-            else None,
-        )
+        base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or _DEFAULT_BASE_URL
+        self._wire = wire or ChatWire(base_url, key, settings.http_client)
         self.breakers = breakers or BreakerRegistry(
             failure_threshold=settings.breaker_failure_threshold,
             recovery_seconds=settings.breaker_recovery_seconds,
@@ -182,7 +564,7 @@ class OpenAICompatibleProvider:
 
     async def close(self) -> None:
         """Close the HTTP connection pool."""
-        await self._client.close()
+        await self._wire.close()
 
     # ---- public API ---------------------------------------------------------------------------
     async def complete(self, request: ChatRequest) -> ChatResult:
@@ -249,23 +631,22 @@ class OpenAICompatibleProvider:
             except CircuitOpenError as exc:
                 failures.append(f"{model.name}: {exc.detail}")
                 continue
-            except openai.APIStatusError as exc:
-                if exc.status_code == 429 and exc.code == "insufficient_quota":
+            except UpstreamStatusError as exc:
+                if exc.status == 429 and exc.code == "insufficient_quota":
                     raise LLMQuotaExceeded(f"{model.name}: provider quota exhausted") from exc
                 if not is_retryable(exc):
                     raise LLMRequestRejected(
-                        f"{model.name}: HTTP {exc.status_code}: {exc.message}"
+                        f"{model.name}: HTTP {exc.status}: {exc.message}"
                     ) from exc
+                failures.append(f"{model.name}: HTTP {exc.status} after {state.attempts} attempts")
+            except UpstreamConnectionError as exc:
                 failures.append(
-                    f"{model.name}: HTTP {exc.status_code} after {state.attempts} attempts"
+                    f"{model.name}: connection failed after {state.attempts} attempts ({exc})"
                 )
-            except (openai.APIConnectionError, TimeoutError) as exc:
-                failures.append(
-                    f"{model.name}: {_failure_name(exc)} after {state.attempts} attempts"
-                )
-            except openai.APIError as exc:  # an answer that cannot be read: try the next model
-                failures.append(f"{model.name}: {exc.message}")
-            except UnreadableAnswer as exc:
+            except TimeoutError:
+                failures.append(f"{model.name}: timed out after {state.attempts} attempts")
+            except (UpstreamStreamError, UnreadableAnswer) as exc:
+                # an answer that cannot be used: try the next model
                 failures.append(f"{model.name}: {exc}")
             else:
                 span.set_attribute("llm.attempts", state.attempts)
@@ -335,15 +716,7 @@ class OpenAICompatibleProvider:
     ) -> ChatResult:
         timeout = deadline.timeout(self.settings.request_timeout_seconds)
         async with asyncio.timeout(timeout):
-            # The client's plain POST: it still sends, authenticates and raises on error statuses,
-            # but neither transforms the parameters nor builds typed models of the answer (both
-            # a large share of a gateway request's CPU); the bodies go and come as plain JSON.
-            raw = await self._client.post(
-                "/chat/completions",
-                content=_json_bytes(self._params(model, request)),
-                cast_to=bytes,
-                options={"timeout": timeout},
-            )
+            raw = await self._wire.complete(_dumps(self._params(model, request)))
         completion = _json_body(raw)
         choices = completion.get("choices") or []
         choice = choices[0] if choices and isinstance(choices[0], dict) else {}
@@ -377,23 +750,14 @@ class OpenAICompatibleProvider:
         body = {**self._params(model, request), "stream": True}
         body["stream_options"] = {"include_usage": True}
         async with asyncio.timeout(timeout):
-            # Server-sent events decoded as plain JSON objects, not typed chunk models.
-            stream = await self._client.post(
-                "/chat/completions",
-                content=_json_bytes(body),
-                cast_to=object,
-                stream=True,
-                stream_cls=openai.AsyncStream[object],
-                options={"timeout": timeout},
-            )
+            stream = await self._wire.stream(_dumps(body))
         acc = _Accumulator()
-        chunks = stream.__aiter__()
         finished = False
         try:
             while not acc.has_output():
                 try:
-                    chunk = await _next_chunk(
-                        chunks, deadline.timeout(self.settings.request_timeout_seconds)
+                    chunk = await stream.next(
+                        deadline.timeout(self.settings.request_timeout_seconds)
                     )
                 except StopAsyncIteration:
                     finished = True
@@ -402,15 +766,14 @@ class OpenAICompatibleProvider:
         except BaseException:
             await stream.close()
             raise
-        return self._continue_stream(model, request, deadline, stream, chunks, acc, finished)
+        return self._continue_stream(model, request, deadline, stream, acc, finished)
 
     async def _continue_stream(
         self,
         model: ModelInfo,
         request: ChatRequest,
         deadline: Deadline,
-        stream: Any,
-        chunks: Any,
+        stream: EventStream,
         acc: _Accumulator,
         finished: bool,
     ) -> AsyncIterator[StreamDelta]:
@@ -420,8 +783,8 @@ class OpenAICompatibleProvider:
                 yield StreamDelta(text=acc.text[-1])
             while not finished:
                 try:
-                    chunk = await _next_chunk(
-                        chunks, deadline.timeout(self.settings.request_timeout_seconds)
+                    chunk = await stream.next(
+                        deadline.timeout(self.settings.request_timeout_seconds)
                     )
                 except StopAsyncIteration:
                     break
@@ -501,41 +864,16 @@ def _wire_message(message: ChatMessage) -> dict[str, Any]:
     return wire
 
 
-def _json_bytes(body: dict[str, Any]) -> bytes:
-    """The request body, encoded once here: the client sends bytes as they are, where it would
-    otherwise run its own, slower encoder over plain JSON data."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _failure_name(exc: BaseException) -> str:
-    """The kind of a connection failure as an operator should read it: the aiohttp client
-    reports a refused or unreachable connection as a connect timeout."""
-    if isinstance(exc, openai.APITimeoutError):
-        cause: BaseException | None = exc.__cause__
-        while cause is not None:
-            if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
-                return "APIConnectionError"
-            cause = cause.__cause__
-    return type(exc).__name__
-
-
 def _json_body(raw: bytes) -> dict[str, Any]:
     """A completion response's body as a dict; one that is not a JSON object is the server's
     fault."""
     try:
-        data = json.loads(raw)
+        data = _loads(raw)
     except ValueError:
         data = None
     if not isinstance(data, dict):
         raise UnreadableAnswer("the model server's answer is not a JSON object")
     return data
-
-
-async def _next_chunk(chunks: Any, seconds: float | None) -> Any:
-    """The stream's next chunk within ``seconds``. A timeout scope, not ``wait_for``: no task per
-    chunk on the streaming hot path."""
-    async with asyncio.timeout(seconds):
-        return await chunks.__anext__()
 
 
 def _json_object(raw: str | None) -> dict[str, Any]:

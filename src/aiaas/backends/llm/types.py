@@ -135,6 +135,10 @@ class LLMProvider(Protocol):
         """Text deltas as they come, then one final :class:`StreamDelta` carrying the result."""
         ...
 
+    async def close(self) -> None:
+        """Release connections and pools; the provider is not used afterwards."""
+        ...
+
 
 # ---- errors -----------------------------------------------------------------------------------
 

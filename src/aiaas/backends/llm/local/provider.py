@@ -86,6 +86,9 @@ class LocalProvider:
             return await asyncio.to_thread(self._complete, request)
         return self._complete(request)
 
+    async def close(self) -> None:
+        """Nothing to release: the model runs in this process."""
+
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamDelta]:
         """The same answer as :meth:`complete`, delivered word by word, then the result."""
         result = await self.complete(request)
