@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvloop
 
 from bench.gateway_overhead import BENCH_PLAN, UVICORN
 from bench.harness import BIN, cpu_model, free_port, pin, save, server
@@ -534,11 +535,12 @@ def main() -> None:
         " alternately with this one on the gateway path, e.g. a copy of the previous code",
     )
     args = parser.parse_args()
+    # uvloop, as `aiaas serve` runs (uvicorn's default loop when uvloop is installed).
     if args.command == "upstream":
-        asyncio.run(_upstream(args.port))
+        uvloop.run(_upstream(args.port))
         return
     if args.command == "serve":
-        asyncio.run(_serve(args.port, args.deflate))
+        uvloop.run(_serve(args.port, args.deflate))
         return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")

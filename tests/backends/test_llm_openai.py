@@ -54,6 +54,7 @@ class Reply:
     raw_body: bytes | None = None
     raw_events: bytes | None = None
     delay: float = 0.0
+    pause: float = 0.0  # between stream chunks
 
 
 def error(status: int, code: str | None = None, **headers: str) -> Reply:
@@ -117,7 +118,7 @@ class WireServer:
             if reply.break_after is not None and index >= reply.break_after:
                 raise ConnectionAbortedError("scripted stream break")
             yield chunk({"content": text})
-            await asyncio.sleep(0)
+            await asyncio.sleep(reply.pause)
         for index, call in enumerate(reply.tool_calls or []):
             fn = call["function"]
             yield chunk(
@@ -243,9 +244,9 @@ async def test_completion_usage_cost_and_documents(wire: WireServer) -> None:
 
 async def test_streaming_deltas_and_usage(wire: WireServer) -> None:
     provider, _ = make(wire)
-    wire.plan("primary", Reply(chunks=["Hel", "lo ", "world"], usage=(20, 3)))
+    wire.plan("primary", Reply(chunks=["Hel", "lo ", "world"], usage=(20, 3), pause=0.05))
     texts, result = await collect(provider.stream(ask()))
-    assert texts == ["Hel", "lo ", "world"]
+    assert texts == ["Hel", "lo ", "world"]  # each came on its own
     assert result.content == "Hello world" and result.usage.output_tokens == 3
     assert wire.requests[0]["stream"] is True and wire.requests[0]["stream_options"] == {
         "include_usage": True
@@ -417,7 +418,7 @@ async def test_both_http_clients_speak_the_protocol(wire: WireServer, http_clien
     assert slept[0] >= 1.0
     wire.plan("primary", Reply(chunks=["a", "b"], usage=(3, 2)))
     texts, streamed = await collect(provider.stream(ask()))
-    assert texts == ["a", "b"] and streamed.usage.output_tokens == 2
+    assert "".join(texts) == "ab" and streamed.usage.output_tokens == 2
     wire.plan("primary", Reply(chunks=["x", "y"], break_after=1))
     with pytest.raises(LLMStreamInterrupted):
         await collect(provider.stream(ask()))
@@ -451,8 +452,19 @@ async def test_server_sent_events_decoding(wire: WireServer) -> None:
     )
     wire.plan("primary", Reply(raw_events=raw))
     texts, result = await collect(provider.stream(ask()))
-    assert texts == ["Hi", " you"]
+    assert texts == ["Hi you"]  # both arrived in one read
     assert (result.usage.input_tokens, result.usage.output_tokens) == (4, 2)
+
+
+async def test_deltas_that_arrive_together_are_passed_on_as_one(wire: WireServer) -> None:
+    provider, _ = make(wire)
+    chunk = '{"choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}'
+    finish = '{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}'
+    raw = _events(chunk % "Our ", chunk % "return ", chunk % "window", finish, "[DONE]")
+    wire.plan("primary", Reply(raw_events=raw))
+    texts, result = await collect(provider.stream(ask()))
+    assert texts == ["Our return window"]
+    assert result.content == "Our return window" and result.finish_reason == "stop"
 
 
 async def test_an_error_event_before_output_falls_back(wire: WireServer) -> None:

@@ -363,7 +363,15 @@ async def chat_completions(
         await metering.record()
         raise
     return StreamingResponse(
-        _chunks(body, first, stream, completion_id, created, include_usage, metering),
+        _chunks(
+            llm_request.model or body.model,
+            first,
+            stream,
+            completion_id,
+            created,
+            include_usage,
+            metering,
+        ),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache"},
         background=BackgroundTask(metering.record),
@@ -371,7 +379,7 @@ async def chat_completions(
 
 
 async def _chunks(
-    body: CompletionRequest,
+    model: str,
     first: Any,
     stream: AsyncIterator[Any],
     completion_id: str,
@@ -381,8 +389,8 @@ async def _chunks(
 ) -> AsyncIterator[bytes]:
     """The stream's events. One that runs to its end leaves the record to the response's
     background task; one cut short (client gone, upstream failure) records what it has here,
-    since the background task does not run after an error."""
-    model = body.model if body.model != AUTO else AUTO
+    since the background task does not run after an error. ``model`` is the one asked of the
+    provider (the router's choice for ``auto``) until the result names the one that answered."""
 
     def event(choices: list[dict[str, Any]], usage: dict[str, Any] | None) -> bytes:
         data: dict[str, Any] = {
@@ -428,13 +436,16 @@ async def _chunks(
         if result is None:
             ended = True
             return
+        # The closing events are ready together: one write.
+        tail = []
         if result.tool_calls:
             calls = [{"index": i, **call} for i, call in enumerate(_tool_calls(result))]
-            yield chunk({"tool_calls": calls}, None)
-        yield chunk({}, _finish_reason(result))
+            tail.append(chunk({"tool_calls": calls}, None))
+        tail.append(chunk({}, _finish_reason(result)))
         if include_usage:
-            yield event([], _usage(result))
-        yield b"data: [DONE]\n\n"
+            tail.append(event([], _usage(result)))
+        tail.append(b"data: [DONE]\n\n")
+        yield b"".join(tail)
         ended = True
     finally:
         if not ended:

@@ -155,9 +155,16 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
         self.is_postgres = url.startswith("postgresql")
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": self.is_postgres}
+        # Both pools keep ``pool_size`` connections open: on SQLite too, where opening one (a
+        # file, a worker thread and the pragmas) costs more than most transactions.
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "pool_pre_ping": self.is_postgres,
+            "pool_size": pool_size,
+            "max_overflow": pool_size,
+        }
         if self.is_postgres:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+            kwargs.update(pool_recycle=1800)
         else:
             kwargs.update(connect_args={"timeout": 30})
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)

@@ -386,6 +386,10 @@ class EventStream:
             raise value
         return value
 
+    def has_ready(self) -> bool:
+        """Whether an event (or the end) is decoded and waiting: :meth:`next` will not read."""
+        return bool(self._ready)
+
     async def close(self) -> None:
         """Release the connection."""
         await self._raw.close()
@@ -778,26 +782,33 @@ class OpenAICompatibleProvider:
         finished: bool,
     ) -> AsyncIterator[StreamDelta]:
         breaker = self.breakers.get(model.provider, model.name)
+
+        async def read() -> Any:
+            try:
+                return await stream.next(deadline.timeout(self.settings.request_timeout_seconds))
+            except StopAsyncIteration:
+                raise
+            except Exception as exc:
+                if _unhealthy(exc):
+                    breaker.record_failure()
+                raise LLMStreamInterrupted(
+                    f"{model.name}: stream failed after partial output "
+                    f"({type(exc).__name__}); not retried"
+                ) from exc
+
         try:
-            if acc.text and acc.text[-1]:
-                yield StreamDelta(text=acc.text[-1])
+            text = acc.text[-1] if acc.text else ""
             while not finished:
-                try:
-                    chunk = await stream.next(
-                        deadline.timeout(self.settings.request_timeout_seconds)
-                    )
-                except StopAsyncIteration:
-                    break
-                except Exception as exc:
-                    if _unhealthy(exc):
-                        breaker.record_failure()
-                    raise LLMStreamInterrupted(
-                        f"{model.name}: stream failed after partial output "
-                        f"({type(exc).__name__}); not retried"
-                    ) from exc
-                text = acc.add(chunk)
+                # Events that arrived together go on as one delta: no reader could have seen them
+                # apart, and each delta costs a write on every hop after this one.
+                while not finished and (not text or stream.has_ready()):
+                    try:
+                        text += acc.add(await read())
+                    except StopAsyncIteration:
+                        finished = True
                 if text:
                     yield StreamDelta(text=text)
+                    text = ""
         finally:
             await stream.close()
         content = "".join(acc.text)
