@@ -11,8 +11,9 @@ Two figures, each p50/p99 over many decisions on a warm policy:
 * ``decide``: the whole ``RouterService.decide`` call including its transaction on the embedded
   database (SQLite): the decision row and its ``router.decision.made`` event are written and
   committed;
-* ``encoders`` (with ``--encoders``): the hybrid model's ONNX sentence encoder against the torch
-  encoder it replaced, one BANKING77 test message at a time, the two alternating.
+* ``encoders`` (with ``--encoders``): the hybrid model's ONNX sentence encoder against the same
+  depth pooling its last layer only and the torch encoder it replaced, one BANKING77 test
+  message at a time, alternating.
 
     python -m bench.router_decide [--decisions 20000] [--intents sparse,hybrid] [--encoders]
     taskset -c 0 python -m bench.router_decide --encoders --intents hybrid --decisions 2000
@@ -137,15 +138,28 @@ def bench_with_intents(
 def bench_encoders(messages: int = 400, rounds: int = 3) -> dict[str, dict[str, float]] | None:
     """One message at a time through the ONNX encoder and the torch reference, alternating;
     ``None`` without the data set or either encoder."""
-    from aiaas.router.intent_encoder import DEFAULT_SPEC, encoder_available, shared_encoder
+    from aiaas.router.intent_encoder import (
+        DEFAULT_SPEC,
+        EncoderSpec,
+        encoder_available,
+        shared_encoder,
+    )
     from aiaas.router.intent_encoder_reference import ReferenceSentenceEncoder, reference_available
 
     if not (BANKING77 / "test.csv").exists() or not encoder_available():
         return None
     texts = [text for text, _ in _banking77("test")][:messages]
+    pooled = "_".join(map(str, DEFAULT_SPEC.pooled))
     encoders: dict[str, Callable[[list[str]], object]] = {
-        f"onnx_int8_{DEFAULT_SPEC.layers}_layers": shared_encoder(DEFAULT_SPEC).encode
+        f"onnx_int8_{DEFAULT_SPEC.layers}_layers_pooled_{pooled}": shared_encoder(
+            DEFAULT_SPEC
+        ).encode
     }
+    last_only = EncoderSpec(layers=DEFAULT_SPEC.layers, max_tokens=DEFAULT_SPEC.max_tokens)
+    if last_only != DEFAULT_SPEC:  # the same depth pooling its last layer only, for comparison
+        encoders[f"onnx_int8_{last_only.layers}_layers_pooled_{last_only.layers}"] = shared_encoder(
+            last_only
+        ).encode
     if reference_available():
         encoders["torch_float32_6_layers"] = ReferenceSentenceEncoder().encode
     samples: dict[str, list[float]] = {name: [] for name in encoders}

@@ -189,10 +189,15 @@ def product(method: Method, train: Examples, test: Examples) -> tuple[Result, In
         f"own holdout: acc {val.get('accuracy', 0):.4f}; threshold {info.threshold:.3f}; "
         f"artifact {len(model.to_bytes()) / 1e6:.1f} MB"
     )
+    pooled = (
+        f", layers {', '.join(map(str, DEFAULT_SPEC.pooled))} mean-pooled side by side"
+        if len(DEFAULT_SPEC.pooled) > 1
+        else ""
+    )
     title = {
         "sparse": "platform `sparse`: TF-IDF word 1-3 + char 2-5, linear SVM, calibrated",
-        "hybrid": f"platform `hybrid`: `sparse` + MLP on MiniLM-L6 embeddings ({DEFAULT_SPEC.layers}"
-        " layers, int8 ONNX), calibrated ensemble",
+        "hybrid": "platform `hybrid`: `sparse` + MLP on MiniLM-L6 embeddings (first"
+        f" {DEFAULT_SPEC.layers} layers, int8 ONNX{pooled}), calibrated ensemble",
     }[method]
     return score(title, method, predictor, seconds, test, notes), model
 

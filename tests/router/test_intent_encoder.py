@@ -67,14 +67,37 @@ def test_int8_embeddings_stay_close_to_float32(
     assert cosines.mean() > 0.95
 
 
-def test_embeddings_have_unit_length_and_do_not_depend_on_the_batch(cache: Path) -> None:
+def test_each_pooled_part_has_unit_length_and_do_not_depend_on_the_batch(cache: Path) -> None:
     encoder = OnnxSentenceEncoder(DEFAULT_SPEC, cache=cache)
     together = encoder.encode(SENTENCES * 8)  # enough texts to take the parallel path
     alone = np.stack([encoder.encode([text])[0] for text in SENTENCES])
     np.testing.assert_array_equal(together[: len(SENTENCES)], alone)
     np.testing.assert_array_equal(together[len(SENTENCES) :], np.tile(alone, (7, 1)))
-    np.testing.assert_allclose(np.linalg.norm(alone, axis=1), 1.0, rtol=1e-5)
-    assert encoder.encode([]).shape == (0, 384)
+    parts = alone.reshape(len(SENTENCES), len(DEFAULT_SPEC.pooled), 384)
+    np.testing.assert_allclose(np.linalg.norm(parts, axis=2), 1.0, rtol=1e-5)
+    assert encoder.encode([]).shape == (0, DEFAULT_SPEC.dimension)
+
+
+def test_pooled_layers_are_each_layer_embedding_side_by_side(cache: Path) -> None:
+    pooled = OnnxSentenceEncoder(
+        EncoderSpec(layers=2, int8=False, pooled_layers=(1, 2)), cache=cache
+    )
+    vectors = pooled.encode(SENTENCES)
+    assert vectors.shape == (len(SENTENCES), 2 * 384) == (len(SENTENCES), pooled.spec.dimension)
+    for part, layers in enumerate((1, 2)):
+        alone = OnnxSentenceEncoder(EncoderSpec(layers=layers, int8=False), cache=cache)
+        np.testing.assert_allclose(
+            vectors[:, part * 384 : (part + 1) * 384], alone.encode(SENTENCES), atol=1e-5
+        )
+
+
+def test_pooled_layers_must_exist_and_ascend() -> None:
+    for pooled in ((), (2, 1), (1, 1), (0, 1), (1, 4)):
+        with pytest.raises(ValueError, match="pooled_layers"):
+            EncoderSpec(layers=3, pooled_layers=pooled)
+    assert EncoderSpec(layers=3).pooled == (3,)
+    assert EncoderSpec(layers=3, pooled_layers=(3,)).key == EncoderSpec(layers=3).key
+    assert "pooled=1,3" in EncoderSpec(layers=3, pooled_layers=(1, 3)).key
 
 
 def test_long_messages_are_truncated(cache: Path) -> None:

@@ -236,20 +236,23 @@ class IntentModel:
             sparse = LinearScorer.from_arrays(arrays, "sparse")
             if sparse.coef.shape != (features.dimension, len(info.labels)):
                 raise ValueError("sparse coefficients do not match the vocabulary and labels")
-            dense = (
-                DenseHead.from_arrays(arrays, len(info.labels))
-                if info.method == METHOD_HYBRID
-                else None
-            )
             if info.method not in (METHOD_SPARSE, METHOD_HYBRID):
                 raise ValueError(f"unknown method {info.method!r}")
+            hybrid = info.method == METHOD_HYBRID
+            if hybrid and _encoder_key(info.encoder) != DEFAULT_SPEC.key:
+                raise InvalidIntentArtifact(
+                    f"this hybrid intent model was trained on embeddings from {info.encoder!r};"
+                    f" this platform embeds with {DEFAULT_SPEC.key!r}: train the model again"
+                )
+            dense = (
+                DenseHead.from_arrays(arrays, len(info.labels), DEFAULT_SPEC.dimension)
+                if hybrid
+                else None
+            )
+        except InvalidIntentArtifact:
+            raise
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidIntentArtifact(f"the intent model artifact is damaged: {exc}") from exc
-        if dense is not None and _encoder_key(info.encoder) != DEFAULT_SPEC.key:
-            raise InvalidIntentArtifact(
-                f"this hybrid intent model was trained on embeddings from {info.encoder!r}; this"
-                f" platform embeds with {DEFAULT_SPEC.key!r}: train the model again"
-            )
         encoder = _encoder(training=False) if dense is not None else None
         return cls(info, features, sparse, dense, encoder)
 

@@ -62,7 +62,8 @@ class DenseHeadOptions:
     label_smoothing: float = 0.1
 
 
-# embeddings have unit length; this puts their coordinates near unit variance for the network
+# each pooled layer's part of an embedding has unit length; this puts its coordinates near unit
+# variance for the network
 _INPUT_SCALE = float(np.sqrt(EMBEDDING_DIMENSION))
 
 
@@ -148,14 +149,15 @@ class DenseHead:
         }
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], n_labels: int) -> DenseHead:
+    def from_arrays(cls, arrays: dict[str, np.ndarray], n_labels: int, dimension: int) -> DenseHead:
+        """The head stored by :meth:`to_arrays`, for embeddings of ``dimension`` values."""
         w1, b1, w2, b2 = (
             np.asarray(arrays[f"dense_{name}"], dtype=np.float32)
             for name in ("w1", "b1", "w2", "b2")
         )
         hidden = w1.shape[1] if w1.ndim == 2 else -1
         if (
-            w1.shape != (EMBEDDING_DIMENSION, hidden)
+            w1.shape != (dimension, hidden)
             or b1.shape != (hidden,)
             or w2.shape != (hidden, n_labels)
             or b2.shape != (n_labels,)
