@@ -21,7 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.harness import BIN, WrkResult, cpu_model, free_port, save, server, wrk
+from bench.harness import (
+    BIN,
+    WrkResult,
+    cpu_model,
+    free_port,
+    one_connection,
+    save,
+    server,
+    wrk,
+)
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 UVICORN = [
@@ -35,6 +44,8 @@ UVICORN = [
     "--http",
     "httptools",
 ]
+# Requests timed one by one at one connection per round (bench.latency_probe).
+ONE_CONNECTION_REQUESTS = 10_000
 BENCH_PLAN = {
     "bench": {"requests_per_minute": 100_000_000, "api_key_requests_per_minute": 100_000_000}
 }
@@ -181,10 +192,10 @@ def run_mode(mode: str, rounds: int, seconds: int, connections: int) -> dict[str
                         wrk(stack_url, connections=connections, seconds=seconds, headers=auth)
                     )
                     samples["bare_one"].append(
-                        wrk(bare_url, connections=1, seconds=seconds, headers={})
+                        one_connection(bare_url, count=ONE_CONNECTION_REQUESTS, headers={})
                     )
                     samples["stack_one"].append(
-                        wrk(stack_url, connections=1, seconds=seconds, headers=auth)
+                        one_connection(stack_url, count=ONE_CONNECTION_REQUESTS, headers=auth)
                     )
         finally:
             if scratch is not None:

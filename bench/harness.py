@@ -132,6 +132,26 @@ def wrk(
     return WrkResult(rps, p50, p99, errors)
 
 
+def one_connection(url: str, *, count: int, headers: dict[str, str], core: int = 1) -> WrkResult:
+    """Latency at one connection, each request timed (``bench.latency_probe``), on ``core``."""
+    args = [
+        *pin(core),
+        str(BIN / "python"),
+        "-m",
+        "bench.latency_probe",
+        url,
+        "--count",
+        str(count),
+    ]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    figures = json.loads(out.strip().splitlines()[-1])
+    return WrkResult(
+        figures["requests_per_second"], figures["p50_ms"], figures["p99_ms"], figures["errors"]
+    )
+
+
 def save(name: str, data: dict[str, object]) -> Path:
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
