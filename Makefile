@@ -8,7 +8,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 WEB_STAMP := src/aiaas/static/index.html
 PYTEST_ARGS ?=
 
-.PHONY: dev install install-dev web web-check eval-deps migrate demo serve worker test test-fast lint format type-check security bench eval e2e clean
+.PHONY: dev install install-dev install-embeddings web web-check eval-deps migrate demo serve worker test test-fast lint format type-check security bench eval e2e clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -81,9 +81,13 @@ bench: install-dev  ## every benchmark; figures in bench/README.md (needs wrk: a
 	$(BIN)/python -m bench.ingestion_search
 	$(BIN)/python -m bench.realtime
 
-eval-deps: install-dev
+# The local embedding models (ingestion and the router's hybrid intents). torch goes first, pinned:
+# a bare requirement would pull a CUDA build.
+install-embeddings: install-dev  ## the optional local embedding extras (CI runs their tests)
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[prod,dev,embeddings-local,router-embeddings]'
+
+eval-deps: install-embeddings
 
 eval: eval-deps  ## retrieval quality, intent accuracy, routing simulation (eval/README.md)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m eval.retrieval.run
