@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.background import BackgroundTask
@@ -34,6 +34,7 @@ from aiaas.chat.ports import PreparedDecision
 from aiaas.chat.runtime import ChatRuntime
 from aiaas.events.outbox import record_event
 from aiaas.kit.errors import BadRequest, NotFound
+from aiaas.kit.streaming import EventStream, LastChunk
 from aiaas.tenancy.dependencies import require
 from aiaas.tenancy.permissions import Principal
 
@@ -362,7 +363,7 @@ async def chat_completions(
     except BaseException:
         await metering.record()
         raise
-    return StreamingResponse(
+    return EventStream(
         _chunks(
             llm_request.model or body.model,
             first,
@@ -445,8 +446,8 @@ async def _chunks(
         if include_usage:
             tail.append(event([], _usage(result)))
         tail.append(b"data: [DONE]\n\n")
-        yield b"".join(tail)
         ended = True
+        yield LastChunk(b"".join(tail))
     finally:
         if not ended:
             await metering.record()
