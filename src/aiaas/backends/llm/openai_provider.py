@@ -31,6 +31,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from opentelemetry import trace
 
+from aiaas import __version__
 from aiaas.backends.llm.config import LLMSettings, ModelCatalog, ModelInfo
 from aiaas.backends.llm.documents import citations_for, with_documents
 from aiaas.backends.llm.local.text import estimate_tokens
@@ -221,9 +222,10 @@ class _AiohttpTransport:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=_POOL_SIZE, ttl_dns_cache=300),
+                # Every header aiohttp would add is set here: asking it to skip one costs a copy
+                # of the headers on every request.
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=None),  # the provider's own timeout scopes
-                skip_auto_headers=("User-Agent",),
                 auto_decompress=True,
             )
         return self._session
@@ -450,6 +452,8 @@ class ChatWire:
             "Authorization": f"Bearer {api_key}",
             "Content-Type": "application/json",
             "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+            "User-Agent": f"aiaas/{__version__}",
         }
         self._transport: _Transport = (
             _HttpxTransport(headers) if kind == "httpx" else _AiohttpTransport(headers)
