@@ -31,6 +31,7 @@ from tests.services import (
     REDIS_URL,
     ScratchDatabase,
     create_scratch_database,
+    delete_redis_namespace,
     drop_scratch_database,
     need_services,
 )
@@ -135,6 +136,8 @@ async def stack(
         await built.owner_engine.dispose()
         if built.platform.bus.kind == "nats":
             await _delete_stream(built.settings)
+        if built.settings.redis_url is not None:
+            await delete_redis_namespace(built.settings.redis_url, built.settings.namespace)
         if built.scratch is not None:
             await drop_scratch_database(built.scratch)
 

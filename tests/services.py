@@ -113,3 +113,16 @@ async def drop_scratch_database(db: ScratchDatabase) -> None:
             END IF; END $$""")
     finally:
         await conn.close()
+
+
+async def delete_redis_namespace(url: str, namespace: str) -> None:
+    """Delete every key under ``namespace:`` (what a test's platform left in Redis)."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{namespace}:*", count=500)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

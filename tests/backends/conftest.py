@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
-from tests.services import REDIS_URL, need_services
+from tests.services import REDIS_URL, delete_redis_namespace, need_services
 
 from aiaas.config import Settings
 
@@ -24,13 +24,7 @@ async def redis_namespace(redis_url: str) -> AsyncIterator[str]:
     """A random key namespace for this session; every key under it is deleted at the end."""
     namespace = "t" + secrets.token_hex(6)
     yield namespace
-    client = Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{namespace}:*", count=500)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+    await delete_redis_namespace(redis_url, namespace)
 
 
 @pytest.fixture
