@@ -27,7 +27,7 @@ from aiaas.backends.llm import (
     ResponseSchema,
     ToolSpec,
 )
-from aiaas.backends.llm.openai_provider import ChatWire
+from aiaas.backends.llm.openai_wire import ChatWire
 from aiaas.backends.llm.types import (
     LLMInvalidOutput,
     LLMQuotaExceeded,

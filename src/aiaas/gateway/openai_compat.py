@@ -173,65 +173,6 @@ async def _chat_request(
     return request, prepared
 
 
-async def _record(
-    chat: ChatRuntime,
-    principal: Principal,
-    completion_id: str,
-    result: ChatResult | None,
-    prepared: PreparedDecision | None,
-    stream: bool,
-    started: float,
-    finished: float | None = None,
-) -> None:
-    """Write the request's router decision and its metering event in one transaction, shared
-    with the concurrent requests of the tenant (group commit).
-
-    A completed request is recorded right after its response's last byte was sent, still inside
-    the request's ASGI call (see :class:`_Metering`): the client does not wait for the commit, and
-    a graceful shutdown, which waits for requests in flight, waits for it. A hard crash in that
-    window (about a millisecond) can lose the one record. A failed model call is recorded before
-    its error response.
-
-    Shielded from cancellation: a client that hangs up as the completion ends must not leave the
-    decision or the usage unrecorded. Without a result (the model call failed, or a stream was cut
-    short before the model finished) only the decision is recorded. ``finished`` is when the
-    completion was ready (its latency); the time of the call when not given.
-    """
-    tenant_id = principal.tenant_id
-    assert tenant_id is not None
-    if result is None and prepared is None:
-        return
-    router = chat.router
-    usage = None
-    if result is not None:
-        ended = time.perf_counter() if finished is None else finished
-        usage = ev.CompletionCreated(
-            completion_id=completion_id,
-            model=result.model,
-            decision_id=str(prepared.id) if prepared is not None else None,
-            stream=stream,
-            input_tokens=result.usage.input_tokens,
-            output_tokens=result.usage.output_tokens,
-            cost_micros=result.cost_micros,
-            latency_ms=int((ended - started) * 1000),
-        )
-
-    async def write(session: AsyncSession) -> None:
-        if prepared is not None and router is not None:
-            await router.record(session, prepared)
-        if usage is not None:
-            await record_event(
-                session,
-                "chat.completion.created",
-                usage,
-                subject_type="completion",
-                subject_id=completion_id,
-            )
-
-    with anyio.CancelScope(shield=True):
-        await chat.writes.write(tenant_id, write)
-
-
 class _Metering:
     """The one record of a request, written at most once whoever asks first: the response's
     background task once the last byte is sent, or a stream's generator when it is cut short
@@ -269,16 +210,8 @@ class _Metering:
             return
         self._recorded = True
         try:
-            await _record(
-                self._chat,
-                self._principal,
-                self._completion_id,
-                self.result,
-                self._prepared,
-                self._stream,
-                self._started,
-                self.finished,
-            )
+            with anyio.CancelScope(shield=True):
+                await self._write()
         except Exception:
             result = self.result
             log.exception(
@@ -291,6 +224,51 @@ class _Metering:
                 result.usage.output_tokens if result else None,
                 result.cost_micros if result else None,
             )
+
+    async def _write(self) -> None:
+        """The router decision and the metering event, in one transaction shared with the
+        tenant's concurrent requests (group commit).
+
+        A completed request is recorded right after its response's last byte was sent, still
+        inside the request's ASGI call: the client does not wait for the commit, and a graceful
+        shutdown, which waits for requests in flight, waits for it. A hard crash in that window
+        (about a millisecond) can lose the one record. A failed model call is recorded before its
+        error response. Shielded from cancellation (by :meth:`record`): a client that hangs up as
+        the completion ends must not leave the decision or the usage unrecorded. Without a result
+        (the model call failed, or a stream was cut short before the model finished) only the
+        decision is recorded.
+        """
+        tenant_id = self._principal.tenant_id
+        assert tenant_id is not None
+        prepared, result, router = self._prepared, self.result, self._chat.router
+        if result is None and prepared is None:
+            return
+        usage = None
+        if result is not None and self.finished is not None:
+            usage = ev.CompletionCreated(
+                completion_id=self._completion_id,
+                model=result.model,
+                decision_id=str(prepared.id) if prepared is not None else None,
+                stream=self._stream,
+                input_tokens=result.usage.input_tokens,
+                output_tokens=result.usage.output_tokens,
+                cost_micros=result.cost_micros,
+                latency_ms=int((self.finished - self._started) * 1000),
+            )
+
+        async def write(session: AsyncSession) -> None:
+            if prepared is not None and router is not None:
+                await router.record(session, prepared)
+            if usage is not None:
+                await record_event(
+                    session,
+                    "chat.completion.created",
+                    usage,
+                    subject_type="completion",
+                    subject_id=self._completion_id,
+                )
+
+        await self._chat.writes.write(tenant_id, write)
 
 
 def _usage(result: ChatResult) -> dict[str, int]:
@@ -354,7 +332,7 @@ async def chat_completions(
             "usage": _usage(result),
             "system_fingerprint": None,
         }
-        # Sent first, recorded right after, within this request (see ``_record``).
+        # Sent first, recorded right after, within this request (see ``_Metering._write``).
         return JSONResponse(completion, background=BackgroundTask(metering.record))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     stream = chat.llm.stream(llm_request)

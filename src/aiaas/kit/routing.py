@@ -97,10 +97,6 @@ class StaticRouteIndex(BaseRoute):
         fastapi_scope[_fastapi._FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY] = candidate.context
         await candidate.context.original_route.handle(scope, receive, send)
 
-    def reset(self) -> None:
-        """Forget the index (it is rebuilt on the next request), after routes were added."""
-        self._index = None
-
 
 _SELECTED_KEY = "aiaas.static_route"
 
