@@ -19,8 +19,9 @@ from starlette.types import Message
 from aiaas.backends.llm.types import ChatRequest, ChatResult, LLMUnavailable, StreamDelta, Usage
 from aiaas.chat import events as ev
 from aiaas.chat.runtime import GroupCommit
-from aiaas.events.outbox import record_event
+from aiaas.events.outbox import insert_events, outbox_row, record_event
 from aiaas.kit.context import bind_context
+from aiaas.kit.db import TenantMismatch
 from tests.conftest import Stack
 from tests.factories import make_tenant
 
@@ -147,6 +148,57 @@ async def test_group_commit_fails_only_the_failing_write(env: Stack) -> None:
     assert all(e["request_id"] == "r-" + e["payload"]["completion_id"][2:] for e in stored)
 
 
+async def test_group_commit_inserts_prebuilt_rows_and_fails_only_the_bad_one(env: Stack) -> None:
+    tenant, other = await make_tenant(env), await make_tenant(env)
+    tenant_id = UUID(tenant.id)
+    writes = GroupCommit(env.platform.db)
+
+    async def call(n: int) -> None:
+        bind_context(request_id=f"r-{n}")  # the outbox row takes the caller's context when built
+        usage = ev.CompletionCreated(
+            completion_id=f"c-{n}", model="m", decision_id=None, stream=False,
+            input_tokens=n, output_tokens=1, cost_micros=0, latency_ms=1,
+        )  # fmt: skip
+        row = outbox_row(
+            tenant_id, "chat.completion.created", usage, subject_type="completion",
+            subject_id=f"c-{n}",
+        )  # fmt: skip
+        if n == 5:  # a row of another tenant must not be written into this tenant's transaction
+            row = {**row, "tenant_id": UUID(other.id)}
+        await writes.insert(tenant_id, events=[row])
+
+    results = await asyncio.gather(*(call(n) for n in range(8)), return_exceptions=True)
+    assert [type(r).__name__ for r in results] == ["NoneType"] * 5 + ["TenantMismatch"] + [
+        "NoneType"
+    ] * 2
+    stored = await _events(env, "chat.completion.created")
+    assert sorted(e["payload"]["completion_id"] for e in stored) == [
+        f"c-{n}" for n in range(8) if n != 5
+    ]
+    assert all(e["request_id"] == "r-" + e["payload"]["completion_id"][2:] for e in stored)
+    assert {e["tenant_id"] for e in stored} == {tenant.id}
+
+
+async def test_inserted_rows_take_the_session_tenant_and_need_one(env: Stack) -> None:
+    tenant = await make_tenant(env)
+    usage = ev.CompletionCreated(
+        completion_id="c-1", model="m", decision_id=None, stream=False,
+        input_tokens=1, output_tokens=1, cost_micros=0, latency_ms=1,
+    )  # fmt: skip
+    row = outbox_row(
+        UUID(tenant.id), "chat.completion.created", usage, subject_type="completion",
+        subject_id="c-1",
+    )  # fmt: skip
+    with pytest.raises(TenantMismatch):
+        async with env.platform.db.transaction(None) as session:
+            await insert_events(session, [row])
+    unstamped = {k: v for k, v in row.items() if k != "tenant_id"}
+    async with env.platform.db.transaction(UUID(tenant.id)) as session:
+        await insert_events(session, [unstamped])
+    stored = await _events(env, "chat.completion.created")
+    assert [(e["tenant_id"], e["payload"]["completion_id"]) for e in stored] == [(tenant.id, "c-1")]
+
+
 # ---- exactly once, after the response ------------------------------------------------------------
 
 
@@ -209,18 +261,18 @@ async def test_a_completion_is_recorded_once_after_its_last_byte(env: Stack, str
     tenant = await make_tenant(env)
     chat = env.platform.chat
     order: list[str] = []
-    write = chat.writes.write
+    insert = chat.writes.insert
 
-    async def observed_write(tenant_id: UUID, work: Any) -> None:
+    async def observed_insert(tenant_id: UUID, rows: Any = (), events: Any = ()) -> None:
         order.append("write")
-        await write(tenant_id, work)
+        await insert(tenant_id, rows, events)
         order.append("committed")
 
     def on_send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.body" and not message.get("more_body", False):
             order.append("last byte")
 
-    chat.writes.write = observed_write  # type: ignore[method-assign]
+    chat.writes.insert = observed_insert  # type: ignore[method-assign]
     try:
         sent = await _call(
             env,
@@ -230,7 +282,7 @@ async def test_a_completion_is_recorded_once_after_its_last_byte(env: Stack, str
             on_send=on_send,
         )  # fmt: skip
     finally:
-        del chat.writes.write
+        del chat.writes.insert
     assert sent[0]["status"] == 200
     assert (b"[DONE]" in _body(sent)) is stream
     # The client had the whole answer before the write began; the call ended after its commit.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
+from sqlalchemy import FromClause
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aiaas.kit.db import Database
@@ -59,6 +60,10 @@ class PreparedDecision(Protocol):
 
     @property
     def decision(self) -> Decision: ...
+
+    def rows(self) -> tuple[list[tuple[FromClause, dict[str, Any]]], list[dict[str, Any]]]:
+        """The decision's rows and outbox rows, for a bulk insert in its tenant's transaction."""
+        ...
 
 
 class ModelRouter(Protocol):

@@ -8,7 +8,13 @@ from __future__ import annotations
 import aiaas.events.foundation_types  # noqa: F401  (registers the foundation's event types)
 from aiaas.events.catalog import EventType, catalog, event, get_event_type, register_event
 from aiaas.events.envelope import EventActor, EventEnvelope, EventSubject
-from aiaas.events.outbox import outbox_signal, record_event, set_outbox_namespace
+from aiaas.events.outbox import (
+    insert_events,
+    outbox_row,
+    outbox_signal,
+    record_event,
+    set_outbox_namespace,
+)
 
 __all__ = [
     "EventActor",
@@ -18,6 +24,8 @@ __all__ = [
     "catalog",
     "event",
     "get_event_type",
+    "insert_events",
+    "outbox_row",
     "outbox_signal",
     "record_event",
     "register_event",

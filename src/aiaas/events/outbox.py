@@ -9,8 +9,9 @@ delivered only if it commits).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -24,7 +25,7 @@ from aiaas.events.errors import MissingTenant
 from aiaas.events.models import OutboxEvent
 from aiaas.kit.clock import utcnow
 from aiaas.kit.context import Actor, current_context
-from aiaas.kit.db import session_tenant
+from aiaas.kit.db import insert_rows, session_tenant
 from aiaas.kit.ids import new_id
 
 _PENDING_TENANTS = "aiaas_outbox_tenants"
@@ -128,15 +129,20 @@ def _forget_rolled_back(session: Session) -> None:
     session.info.pop(_PENDING_TENANTS, None)
 
 
+class EventFields(TypedDict, total=False):
+    """What an event says besides its type and payload."""
+
+    subject_type: Required[str]
+    subject_id: Required[UUID | str]
+    actor: Actor | None
+    occurred_at: datetime | None
+
+
 async def record_event(
     session: AsyncSession,
     type: str,
     payload: BaseModel | dict[str, Any],
-    *,
-    subject_type: str,
-    subject_id: UUID | str,
-    actor: Actor | None = None,
-    occurred_at: datetime | None = None,
+    **fields: Unpack[EventFields],
 ) -> EventEnvelope:
     """Validate an event against the catalog and add it to the session's outbox (same transaction).
 
@@ -147,6 +153,34 @@ async def record_event(
     tenant_id = session_tenant(session)
     if tenant_id is None:
         raise MissingTenant(f"{type} recorded in a session without a tenant")
+    envelope, row = _outbox_row(tenant_id, type, payload, fields)
+    session.add(OutboxEvent(**row))
+    await _announce(session, tenant_id)
+    return envelope
+
+
+def outbox_row(
+    tenant_id: UUID, type: str, payload: BaseModel | dict[str, Any], **fields: Unpack[EventFields]
+) -> dict[str, Any]:
+    """An event's outbox row, built now (validated, with the current request context), to be
+    written later with :func:`insert_events` in a transaction of ``tenant_id``."""
+    return _outbox_row(tenant_id, type, payload, fields)[1]
+
+
+async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Write outbox rows made by :func:`outbox_row` in one statement (same transaction as the
+    session's other changes). Raises ``TenantMismatch`` for a row of another tenant."""
+    if not rows:
+        return
+    await insert_rows(session, OutboxEvent.__table__, rows)
+    tenant_id = session_tenant(session)
+    assert tenant_id is not None  # insert_rows refuses rows without a tenant context
+    await _announce(session, tenant_id)
+
+
+def _outbox_row(
+    tenant_id: UUID, type: str, payload: BaseModel | dict[str, Any], fields: EventFields
+) -> tuple[EventEnvelope, dict[str, Any]]:
     spec = get_event_type(type)
     data = spec.validate(payload)
     now = utcnow()
@@ -156,29 +190,34 @@ async def record_event(
         tenant_id=tenant_id,
         type=type,
         version=spec.version,
-        occurred_at=occurred_at or now,
-        actor=EventActor.of(actor or ctx.actor),
-        subject=EventSubject(type=subject_type, id=str(subject_id)),
+        occurred_at=fields.get("occurred_at") or now,
+        actor=EventActor.of(fields.get("actor") or ctx.actor),
+        subject=EventSubject(type=fields["subject_type"], id=str(fields["subject_id"])),
         request_id=ctx.request_id,
         trace_id=ctx.trace_id,
         payload=data,
     )
-    session.add(
-        OutboxEvent(
-            id=envelope.id,
-            tenant_id=tenant_id,
-            type=type,
-            envelope=envelope.to_json_dict(),
-            created_at=now,  # when it entered the outbox: what relay lag is measured from
-            attempts=0,
-        )
-    )
+    row = {
+        "id": envelope.id,
+        "tenant_id": tenant_id,
+        "type": type,
+        "envelope": envelope.to_json_dict(),
+        "created_at": now,  # when it entered the outbox: what relay lag is measured from
+        "attempts": 0,
+        "published_at": None,
+    }
+    return envelope, row
+
+
+async def _announce(session: AsyncSession, tenant_id: UUID) -> None:
+    """Wake the relays once the transaction commits: this process's through the session's
+    ``after_commit`` hook, other processes' through a NOTIFY sent inside the transaction."""
     pending: set[UUID] = session.info.setdefault(_PENDING_TENANTS, set())
-    if tenant_id not in pending:
-        pending.add(tenant_id)
-        if session.get_bind().dialect.name == "postgresql":
-            await session.execute(
-                text("SELECT pg_notify(:channel, :tenant)"),
-                {"channel": outbox_channel(), "tenant": str(tenant_id)},
-            )
-    return envelope
+    if tenant_id in pending:
+        return
+    pending.add(tenant_id)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_notify(:channel, :tenant)"),
+            {"channel": outbox_channel(), "tenant": str(tenant_id)},
+        )

@@ -18,7 +18,7 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import FromClause
 from starlette.background import BackgroundTask
 
 from aiaas.backends.llm.types import (
@@ -32,7 +32,7 @@ from aiaas.chat import events as ev
 from aiaas.chat.dependencies import ChatDep
 from aiaas.chat.ports import PreparedDecision
 from aiaas.chat.runtime import ChatRuntime
-from aiaas.events.outbox import record_event
+from aiaas.events import outbox_row
 from aiaas.kit.errors import BadRequest, NotFound
 from aiaas.kit.streaming import EventStream, LastChunk
 from aiaas.tenancy.dependencies import require
@@ -256,19 +256,21 @@ class _Metering:
                 latency_ms=int((self.finished - self._started) * 1000),
             )
 
-        async def write(session: AsyncSession) -> None:
-            if prepared is not None and router is not None:
-                await router.record(session, prepared)
-            if usage is not None:
-                await record_event(
-                    session,
+        rows: list[tuple[FromClause, dict[str, Any]]] = []
+        events: list[dict[str, Any]] = []
+        if prepared is not None and router is not None:
+            rows, events = prepared.rows()
+        if usage is not None:
+            events.append(
+                outbox_row(
+                    tenant_id,
                     "chat.completion.created",
                     usage,
                     subject_type="completion",
                     subject_id=self._completion_id,
                 )
-
-        await self._chat.writes.write(tenant_id, write)
+            )
+        await self._chat.writes.insert(tenant_id, rows, events)
 
 
 def _usage(result: ChatResult) -> dict[str, int]:

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import FromClause
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aiaas.backends.cache import Cache
 from aiaas.backends.llm.config import LOCAL_MODEL, ModelCatalog, ModelInfo
-from aiaas.events import record_event
+from aiaas.events import outbox_row, record_event
 from aiaas.kit.clock import utcnow
 from aiaas.kit.db import Database, session_tenant
 from aiaas.kit.errors import AppError, ValidationFailed
@@ -68,6 +69,20 @@ class PreparedDecision:
     @property
     def id(self) -> UUID:
         return self.decision.id
+
+    def rows(self) -> tuple[list[tuple[FromClause, dict[str, Any]]], list[dict[str, Any]]]:
+        """The decision's row and its ``router.decision.made`` outbox row, for a bulk insert in
+        a transaction of its tenant (the event takes the current request context now)."""
+        table = RouterDecision.__table__
+        values = {c.name: self.row.__dict__[c.name] for c in table.c if c.name in self.row.__dict__}
+        event = outbox_row(
+            self.tenant_id,
+            "router.decision.made",
+            self.event,
+            subject_type="router_decision",
+            subject_id=self.row.id,
+        )
+        return [(table, values)], [event]
 
 
 SessionSource = Callable[[], Awaitable[AsyncSession]]
