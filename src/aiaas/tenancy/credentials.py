@@ -12,8 +12,9 @@ import asyncio
 import hashlib
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -46,10 +47,17 @@ class TenantInfo:
 
 
 class _TtlMap:
+    """Entries that expire ``ttl`` seconds after they were put, loaded once however many ask.
+
+    When an entry expires under load, every request arriving before it is loaded again would miss
+    it; :meth:`get_or_load` lets them wait for the one load in flight instead of each querying the
+    database (which slows the query further and lets still more requests miss)."""
+
     def __init__(self, ttl: float, max_entries: int = 50_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
         self._data: dict[Any, tuple[float, Any]] = {}
+        self._loading: dict[Any, asyncio.Task[Any]] = {}
 
     def get(self, key: Any) -> Any | None:
         hit = self._data.get(key)
@@ -60,6 +68,27 @@ class _TtlMap:
             return None
         return hit[1]
 
+    async def get_or_load(self, key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
+        """The cached value, or the value ``load`` returns (cached; shared with every caller
+        asking for ``key`` meanwhile). What ``load`` raises reaches each of them, uncached."""
+        hit = self.get(key)
+        if hit is not None:
+            return hit
+        task = self._loading.get(key)
+        if task is None:
+            task = asyncio.ensure_future(load())
+            self._loading[key] = task
+            task.add_done_callback(lambda done: self._loaded(key, done))
+        # Shielded: a caller that goes away must not cancel the load the others wait for.
+        return await asyncio.shield(task)
+
+    def _loaded(self, key: Any, task: asyncio.Task[Any]) -> None:
+        if self._loading.get(key) is not task:
+            return  # dropped while loading (revoked, disabled): what it read may be stale
+        del self._loading[key]
+        if not task.cancelled() and task.exception() is None:
+            self.put(key, task.result())
+
     def put(self, key: Any, value: Any) -> None:
         if self.ttl <= 0:
             return
@@ -69,10 +98,13 @@ class _TtlMap:
 
     def pop(self, key: Any) -> None:
         self._data.pop(key, None)
+        self._loading.pop(key, None)
 
     def pop_where(self, predicate: Any) -> None:
         for key in [k for k, (_, v) in self._data.items() if predicate(v)]:
             self._data.pop(key, None)
+        # What is still loading cannot be tested yet: drop it, its callers still get its answer.
+        self._loading.clear()
 
 
 class CredentialCache:
@@ -126,11 +158,12 @@ class Authenticator:
 
     async def tenant_by_slug(self, slug: str) -> TenantInfo:
         """The active tenant with this slug (cached); 401 when unknown, 403 when disabled."""
-        info: TenantInfo | None = self.credentials.tenants.get(slug)
-        if info is None:
+
+        async def load() -> TenantInfo:
             async with self.db.transaction(None, write=False) as session:
-                info = _admitted(await TenantRepository(session).by_slug(slug))
-            self.credentials.tenants.put(slug, info)
+                return _admitted(await TenantRepository(session).by_slug(slug))
+
+        info: TenantInfo = await self.credentials.tenants.get_or_load(slug, load)
         return _active(info)
 
     async def tenant_by_id(self, tenant_id: UUID) -> TenantInfo:
@@ -146,8 +179,8 @@ class Authenticator:
             raise Unauthorized("malformed API key", code="invalid_api_key")
         tenant = await self.tenant_by_slug(parts.tenant_slug)
         lookup = self.credentials.key_lookup(raw)
-        cached = self.credentials.keys.get(lookup)
-        if cached is None:
+
+        async def load() -> tuple[Principal, datetime | None]:
             digest = hash_api_key(raw, self.settings.api_key_secret)
             async with self.db.transaction(tenant.id, write=False) as session:
                 key = await ApiKeyRepository(session).by_prefix(parts.prefix)
@@ -155,8 +188,6 @@ class Authenticator:
                 raise Unauthorized("invalid API key", code="invalid_api_key")
             if key.revoked_at is not None:
                 raise Unauthorized("API key revoked", code="api_key_revoked")
-            if key.expires_at is not None and as_utc(key.expires_at) <= utcnow():
-                raise Unauthorized("API key expired", code="api_key_expired")
             principal = Principal(
                 kind="api_key",
                 id=key.id,
@@ -167,14 +198,14 @@ class Authenticator:
                 plan=tenant.plan,
                 role=None,
             )
-            self.credentials.keys.put(lookup, (principal, key.expires_at))
-        else:
-            principal, expires_at = cached
-            if expires_at is not None and as_utc(expires_at) <= utcnow():
-                self.credentials.keys.pop(lookup)
-                raise Unauthorized("API key expired", code="api_key_expired")
-            if principal.plan != tenant.plan:
-                principal = _with_plan(principal, tenant.plan)
+            return principal, key.expires_at
+
+        principal, expires_at = await self.credentials.keys.get_or_load(lookup, load)
+        if expires_at is not None and as_utc(expires_at) <= utcnow():
+            self.credentials.keys.pop(lookup)
+            raise Unauthorized("API key expired", code="api_key_expired")
+        if principal.plan != tenant.plan:
+            principal = _with_plan(principal, tenant.plan)
         self._touch_later(principal)
         return principal
 
