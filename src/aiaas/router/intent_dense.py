@@ -65,6 +65,7 @@ class DenseHeadOptions:
 # each pooled layer's part of an embedding has unit length; this puts its coordinates near unit
 # variance for the network
 _INPUT_SCALE = float(np.sqrt(EMBEDDING_DIMENSION))
+_HALF, _ONE, _INVERSE_SQRT2 = np.float32(0.5), np.float32(1.0), np.float32(1.0 / np.sqrt(2.0))
 
 
 class DenseHead:
@@ -137,7 +138,9 @@ class DenseHead:
 
     def scores(self, embeddings: FloatArray) -> FloatArray:
         hidden = (embeddings * _INPUT_SCALE) @ self.w1 + self.b1
-        hidden = 0.5 * hidden * (1.0 + erf(hidden / np.sqrt(2.0)))  # exact GELU, as torch's
+        # exact GELU, as torch's, kept in float32: a float64 operand here would turn the product
+        # below into a float64 one that converts the whole second matrix on every call
+        hidden = hidden * (_HALF * (_ONE + erf(hidden * _INVERSE_SQRT2)))
         return np.asarray(hidden @ self.w2 + self.b2, dtype=np.float32)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
