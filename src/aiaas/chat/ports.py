@@ -94,7 +94,3 @@ class ModelRouter(Protocol):
     ) -> PreparedDecision:
         """Decide without recording; the database is read only on a cold cache."""
         ...
-
-    async def record(self, session: AsyncSession, prepared: Any) -> None:
-        """Persist a prepared decision and its event in ``session``."""
-        ...

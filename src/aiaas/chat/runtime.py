@@ -36,9 +36,10 @@ class GroupCommit:
     """Writes of concurrent requests of one tenant committed together, one transaction per batch.
 
     A caller's :meth:`write` returns once its rows are committed (a caller that answers only after
-    that answers nothing unstored); while one batch commits, the writes arriving meanwhile queue for the next. Each
-    write runs in its caller's context (request id, trace and actor reach its events). A batch that
-    fails is retried write by write, so one bad write fails only its own caller.
+    that answers nothing unstored); while one batch commits, the writes arriving meanwhile queue
+    for the next. Each write runs in its caller's context (request id, trace and actor reach its
+    events). A batch that fails is retried write by write, so one bad write fails only its own
+    caller.
 
     Rows given to :meth:`insert` (built beforehand, events included) are written with one
     statement per table for the whole batch, without the unit of work's cost per object.

@@ -240,7 +240,7 @@ class _Metering:
         """
         tenant_id = self._principal.tenant_id
         assert tenant_id is not None
-        prepared, result, router = self._prepared, self.result, self._chat.router
+        prepared, result = self._prepared, self.result
         if result is None and prepared is None:
             return
         usage = None
@@ -258,7 +258,7 @@ class _Metering:
 
         rows: list[tuple[FromClause, dict[str, Any]]] = []
         events: list[dict[str, Any]] = []
-        if prepared is not None and router is not None:
+        if prepared is not None:
             rows, events = prepared.rows()
         if usage is not None:
             events.append(

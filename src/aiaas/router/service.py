@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aiaas.backends.cache import Cache
 from aiaas.backends.llm.config import LOCAL_MODEL, ModelCatalog, ModelInfo
-from aiaas.events import outbox_row, record_event
+from aiaas.events import insert_events, outbox_row
 from aiaas.kit.clock import utcnow
-from aiaas.kit.db import Database, session_tenant
+from aiaas.kit.db import Database, insert_rows, session_tenant
 from aiaas.kit.errors import AppError, ValidationFailed
 from aiaas.kit.ids import new_id
 from aiaas.router import policy as rules
@@ -150,7 +150,7 @@ class RouterService(OutcomeLearning):
     # A decision is made in memory (the tenant's routing state and intent model are cached, so it
     # usually needs no query) and then recorded, row and event, in a transaction of the caller's
     # choosing: ``decide`` records it at once; a gateway ``prepare``s it before the model call and
-    # ``record``s it with the call's usage in the one transaction it writes anyway.
+    # writes its ``rows()`` with the call's usage in the one transaction it writes anyway.
     async def decide(
         self,
         session: AsyncSession,
@@ -189,7 +189,8 @@ class RouterService(OutcomeLearning):
         customer_tier: str | None = None,
         retrieval_confidence: float | None = None,
     ) -> PreparedDecision:
-        """Decide for one turn without recording it yet: pass the result to :meth:`record`.
+        """Decide for one turn without recording it yet: pass the result to :meth:`record`, or
+        write its :meth:`PreparedDecision.rows` in a transaction of the tenant.
 
         The database is read only when this replica has no cached routing state or intent model
         for the tenant (and written only for a tenant's very first policy).
@@ -208,14 +209,10 @@ class RouterService(OutcomeLearning):
         """Persist a prepared decision and its ``router.decision.made`` event in ``session``."""
         if session_tenant(session) != prepared.tenant_id:
             raise TenantRequired("a decision is recorded in a session of its tenant")
-        session.add(prepared.row)
-        await record_event(
-            session,
-            "router.decision.made",
-            prepared.event,
-            subject_type="router_decision",
-            subject_id=prepared.row.id,
-        )
+        rows, events = prepared.rows()
+        for table, values in rows:
+            await insert_rows(session, table, [values])
+        await insert_events(session, events)
 
     async def _prepare(
         self,
