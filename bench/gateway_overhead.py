@@ -4,7 +4,9 @@ The stack's trivial endpoint is ``GET /api/v1/auth/me`` called with an API key: 
 gateway (request id, tracing span, metrics, security headers, body limit), API key verification,
 tenant context and both rate limits (per key and per tenant), on the same uvicorn settings as the bare
 endpoint. Both servers are pinned to core 0 and wrk to core 1; the two are measured alternately in the
-same run, and each figure is the median of the rounds.
+same run, and each figure is the median of the rounds. With PostgreSQL + Redis, the local Redis and
+PostgreSQL processes are kept on wrk's core for the run (when this user may move them), so that the
+stack's core is its own, as the bare endpoint's is.
 
     python -m bench.gateway_overhead [--rounds 3] [--seconds 8] [--modes embedded,postgres]
 """
@@ -29,6 +31,7 @@ from bench.harness import (
     one_connection,
     save,
     server,
+    services_on_core,
     wrk,
 )
 
@@ -44,6 +47,9 @@ UVICORN = [
     "--http",
     "httptools",
 ]
+# wrk's core (bench.harness.wrk); the servers run on core 0
+LOAD_CORE = 1
+BACKING_SERVICES = ("redis-server", "postgres")
 # Requests timed one by one at one connection per round (bench.latency_probe).
 ONE_CONNECTION_REQUESTS = 10_000
 BENCH_PLAN = {
@@ -173,10 +179,17 @@ def run_mode(mode: str, rounds: int, seconds: int, connections: int) -> dict[str
                 "bare_one": [],
                 "stack_one": [],
             }
+            services = BACKING_SERVICES if mode == "postgres" else ()
             with (
+                services_on_core(LOAD_CORE, services) as moved,
                 server(bare_cmd, bare_port, env, "/bare"),
                 server(stack_cmd, stack_port, env, "/healthz"),
             ):
+                if services and len(moved) < len(services):
+                    print(
+                        f"  note: could not keep {sorted(set(services) - set(moved))} off the "
+                        "servers' core; the stack's figures include their CPU"
+                    )
                 bare_url, stack_url = (
                     f"http://127.0.0.1:{bare_port}/bare",
                     f"http://127.0.0.1:{stack_port}/api/v1/auth/me",

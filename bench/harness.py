@@ -39,6 +39,50 @@ def pin(core: int) -> list[str]:
     return ["taskset", "-c", str(core)] if shutil.which("taskset") else []
 
 
+def _threads_named(names: tuple[str, ...]) -> dict[int, str]:
+    """Thread id -> process name of every thread of the local processes called one of ``names``."""
+    found: dict[int, str] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            name = (proc / "comm").read_text().strip()
+            if name in names:
+                found.update({int(task.name): name for task in (proc / "task").iterdir()})
+        except OSError:
+            continue  # gone meanwhile
+    return found
+
+
+@contextlib.contextmanager
+def services_on_core(core: int, names: tuple[str, ...]) -> Iterator[list[str]]:
+    """Keep the local processes called one of ``names`` on ``core`` for the block, then undo it.
+
+    Servers under test are pinned to core 0 and the load generator to core 1. A backing service
+    left free to run anywhere (Redis, PostgreSQL) is then also scheduled on core 0, where it takes
+    CPU from the stack and never from the bare endpoint, which does not use it. Yields the names of
+    the services moved; one this process may not move (another user's) is left where it is.
+    Processes started during the block (a new PostgreSQL backend) inherit the core; they are
+    given back every core the machine has.
+    """
+    moved: dict[int, set[int]] = {}
+    every_core = set(range(os.cpu_count() or 1))
+    service_names: set[str] = set()
+    for tid, name in _threads_named(names).items():
+        try:
+            moved[tid] = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, {core})
+            service_names.add(name)
+        except OSError:
+            moved.pop(tid, None)
+    try:
+        yield sorted(service_names)
+    finally:
+        for tid in _threads_named(names):
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, moved.get(tid, every_core))
+
+
 @contextlib.contextmanager
 def server(
     args: list[str], port: int, env: dict[str, str], health: str, core: int = 0

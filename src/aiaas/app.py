@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,6 +27,7 @@ from aiaas.gateway.errors import install_error_handlers
 from aiaas.gateway.metrics import metrics_endpoint
 from aiaas.gateway.middleware import FASTAPI_NATIVE_TELEMETRY_OFF, install_middleware
 from aiaas.kit.errors import NotFound
+from aiaas.kit.heap import settle_heap
 from aiaas.kit.routing import include_gated, install_static_route_index
 from aiaas.platform import Platform, build_platform
 from aiaas.tenancy.dependencies import public
@@ -61,9 +61,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         app.state.platform = running
         if own:
             await running.start(events=settings.run_events_in_process)
-        # Everything built so far lives as long as the process: moved out of the collector's
-        # generations, it is no longer traversed by every full collection while serving.
-        gc.freeze()
+        settle_heap(settings.gc_young_threshold)
         try:
             yield
         finally:

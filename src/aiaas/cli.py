@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -82,6 +81,7 @@ def worker() -> None:
 
     async def main(settings: Settings) -> None:
         from aiaas.backends.telemetry import configure_logging
+        from aiaas.kit.heap import settle_heap
         from aiaas.platform import build_platform
 
         configure_logging(settings.telemetry)
@@ -91,7 +91,7 @@ def worker() -> None:
             start_http_server(settings.telemetry.worker_metrics_port, addr=settings.host)
         platform = build_platform(settings)
         await platform.start(events=True)
-        gc.freeze()  # as in the API process: start-up objects stay out of every collection
+        settle_heap(settings.gc_young_threshold)  # as in the API process
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

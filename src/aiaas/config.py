@@ -177,6 +177,12 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(10, ge=1, le=500)
     database_echo: bool = False
 
+    gc_young_threshold: int = Field(
+        10_000,
+        ge=0,
+        description="Allocations between young garbage collections in serve and worker (0: Python's 700)",
+    )
+
     redis_url: str | None = None
     nats_url: str | None = None
     namespace: str = Field(
