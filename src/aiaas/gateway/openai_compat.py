@@ -244,7 +244,9 @@ class _Metering:
         if result is None and prepared is None:
             return
         usage = None
-        if result is not None and self.finished is not None:
+        if result is not None:
+            finished = self.finished
+            assert finished is not None  # set together with the result
             usage = ev.CompletionCreated(
                 completion_id=self._completion_id,
                 model=result.model,
@@ -253,7 +255,7 @@ class _Metering:
                 input_tokens=result.usage.input_tokens,
                 output_tokens=result.usage.output_tokens,
                 cost_micros=result.cost_micros,
-                latency_ms=int((self.finished - self._started) * 1000),
+                latency_ms=int((finished - self._started) * 1000),
             )
 
         rows: list[tuple[FromClause, dict[str, Any]]] = []

@@ -193,6 +193,13 @@ def _connection_error(exc: aiohttp.ClientError) -> BaseException:
     return UpstreamConnectionError(str(exc) or type(exc).__name__)
 
 
+def _transport_error(exc: httpx.TransportError) -> BaseException:
+    """httpx's timeouts stay timeouts; every other transport failure is a connection failure."""
+    if isinstance(exc, httpx.TimeoutException):
+        return TimeoutError(str(exc) or "timeout")
+    return UpstreamConnectionError(str(exc) or type(exc).__name__)
+
+
 class _HttpxStream:
     def __init__(self, response: httpx.Response) -> None:
         self._response = response
@@ -201,10 +208,8 @@ class _HttpxStream:
     async def read(self) -> bytes:
         try:
             return await anext(self._chunks, b"")
-        except httpx.TimeoutException as exc:
-            raise TimeoutError(str(exc) or "read timeout") from exc
         except httpx.TransportError as exc:
-            raise UpstreamConnectionError(str(exc) or type(exc).__name__) from exc
+            raise _transport_error(exc) from exc
 
     async def close(self) -> None:
         await self._response.aclose()
@@ -227,19 +232,15 @@ class _HttpxTransport:
         request = self._client.build_request("POST", url, content=body)
         try:
             return await self._client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise TimeoutError(str(exc) or "timeout") from exc
         except httpx.TransportError as exc:
-            raise UpstreamConnectionError(str(exc) or type(exc).__name__) from exc
+            raise _transport_error(exc) from exc
 
     async def post(self, url: str, body: bytes) -> bytes:
         response = await self._send(url, body)
         try:
             raw = await response.aread()
-        except httpx.TimeoutException as exc:
-            raise TimeoutError(str(exc) or "read timeout") from exc
         except httpx.TransportError as exc:
-            raise UpstreamConnectionError(str(exc) or type(exc).__name__) from exc
+            raise _transport_error(exc) from exc
         finally:
             await response.aclose()
         if response.status_code >= 300:
