@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from aiaas.router import training
+from aiaas.router.repository import PolicyRepository
 from tests.conftest import Stack
 from tests.factories import make_tenant
 from tests.router.support import DECIDE, decide, feedback
@@ -19,6 +27,33 @@ async def test_decide_on_a_cold_tenant_uses_the_safe_tier(env: Stack) -> None:
     record = await env.client.get(f"/api/v1/router/decisions/{body['id']}", headers=tenant.auth)
     assert record.status_code == 200 and record.json()["feedback_at"] is None
     assert record.json()["outcome_source"] is None and record.json()["turn_cost_micros"] is None
+
+
+async def test_a_cold_decide_survives_a_write_committed_after_its_first_read(
+    env: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Embedded mode runs the consumers in the serving process: another connection may commit
+    # between the reads and the first write of a decision (here its tenant's first policy).
+    tenant = await make_tenant(env)
+    next_version = PolicyRepository.next_version
+    others: list[asyncio.Task[Any]] = []
+
+    async def other_writer() -> None:
+        async with env.platform.db.transaction(UUID(tenant.id)) as session:
+            await training.add_examples(session, [("hello there", "greeting")], replace=False)
+
+    async def read_then_let_another_write(repo: PolicyRepository) -> int:
+        version = await next_version(repo)
+        others.append(asyncio.create_task(other_writer()))
+        await asyncio.sleep(0.2)  # it commits now, unless it has to wait for this transaction
+        return version
+
+    monkeypatch.setattr(PolicyRepository, "next_version", read_then_let_another_write)
+    body = await decide(env.client, tenant, "Where is my order 1234?")
+    await asyncio.gather(*others)
+    assert body["tier"] == "large" and len(others) == 1
+    examples = await env.client.get("/api/v1/router/intents/examples", headers=tenant.auth)
+    assert examples.json()["total"] == 1
 
 
 async def test_high_retrieval_confidence_exits_early(env: Stack) -> None:

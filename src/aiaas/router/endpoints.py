@@ -32,7 +32,7 @@ from aiaas.router.schemas import (
     StatsOut,
 )
 from aiaas.router.service import RouterService
-from aiaas.tenancy.dependencies import PlatformDep, TenantSession, require
+from aiaas.tenancy.dependencies import PlatformDep, TenantSession, TenantWriteSession, require
 from aiaas.tenancy.permissions import Principal
 
 router = APIRouter(prefix="/router", tags=["router"])
@@ -51,7 +51,7 @@ Service = Annotated[RouterService, Depends(_service)]
 
 @router.post("/decide", response_model=DecisionOut)
 async def decide(
-    body: DecideIn, principal: Writer, session: TenantSession, service: Service
+    body: DecideIn, principal: Writer, session: TenantWriteSession, service: Service
 ) -> DecisionOut:
     """Choose the workflow and model tier for one turn, with the features and reasons behind it."""
     decision = await service.decide(
@@ -90,7 +90,7 @@ async def get_decision(decision_id: UUID, _: Reader, session: TenantSession) -> 
 
 @router.post("/feedback", response_model=FeedbackOut)
 async def feedback(
-    body: FeedbackIn, _: Writer, session: TenantSession, service: Service
+    body: FeedbackIn, _: Writer, session: TenantWriteSession, service: Service
 ) -> FeedbackOut:
     """The outcome of a decision: the policy learns reward = quality - lambda x cost."""
     result = await service.feedback(
@@ -128,7 +128,7 @@ async def get_settings(_: Reader, session: TenantSession, service: Service) -> S
 
 @router.put("/settings", response_model=SettingsOut)
 async def put_settings(
-    body: SettingsIn, _: Writer, session: TenantSession, service: Service
+    body: SettingsIn, _: Writer, session: TenantWriteSession, service: Service
 ) -> SettingsOut:
     """Change lambda (cost weight), the early-exit threshold or the intent -> workflow map."""
     routing = await admin.update_settings(service, session, body.model_dump(exclude_unset=True))
@@ -154,7 +154,7 @@ async def list_policies(_: Reader, session: TenantSession) -> PolicyList:
 
 @router.post("/policies", response_model=PolicyOut, status_code=status.HTTP_201_CREATED)
 async def create_policy(
-    body: PolicyIn, _: Writer, session: TenantSession, service: Service
+    body: PolicyIn, _: Writer, session: TenantWriteSession, service: Service
 ) -> PolicyOut:
     """Start a new policy version as a canary on ``traffic_share`` of conversations."""
     params = PolicyParams.model_validate(body.model_dump(exclude={"traffic_share"}))
@@ -168,7 +168,7 @@ async def get_policy(policy_id: UUID, _: Reader, session: TenantSession) -> Poli
 
 
 @router.post("/intents/examples", response_model=ExamplesOut, status_code=status.HTTP_201_CREATED)
-async def upload_examples(body: ExamplesIn, _: Writer, session: TenantSession) -> ExamplesOut:
+async def upload_examples(body: ExamplesIn, _: Writer, session: TenantWriteSession) -> ExamplesOut:
     """Add labelled examples (or replace the stored set) for training the intent classifier."""
     counts = await training.add_examples(
         session, [(e.text, e.label) for e in body.examples], replace=body.replace
@@ -183,7 +183,7 @@ async def examples_summary(_: Reader, session: TenantSession) -> ExamplesOut:
 
 
 @router.post("/intents/train", response_model=IntentModelOut, status_code=status.HTTP_202_ACCEPTED)
-async def train(_: Writer, session: TenantSession, platform: PlatformDep) -> IntentModelOut:
+async def train(_: Writer, session: TenantWriteSession, platform: PlatformDep) -> IntentModelOut:
     """Queue training of a new classifier version; the worker trains it (poll its progress)."""
     row = await training.request_training(session)
     return await _model_out(platform, row)
@@ -207,7 +207,7 @@ async def get_model(
 
 @router.post("/intents/models/{intent_model_id}/activate", response_model=IntentModelOut)
 async def activate_model(
-    intent_model_id: UUID, _: Writer, session: TenantSession, platform: PlatformDep
+    intent_model_id: UUID, _: Writer, session: TenantWriteSession, platform: PlatformDep
 ) -> IntentModelOut:
     """Make a trained version the one decisions use."""
     row = await training.activate(session, platform.router.state, intent_model_id)

@@ -103,15 +103,23 @@ def public(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-async def tenant_session(
-    request: Request, principal: CurrentPrincipal, platform: PlatformDep
-) -> AsyncIterator[AsyncSession]:
-    """A session bound to the caller's tenant, committed when the handler returns."""
-    if principal.tenant_id is None:
-        raise Forbidden("this endpoint acts on a tenant", code="tenant_required")
-    # Deferred on SQLite: services may open their own (write) transactions inside a request.
-    async with platform.db.transaction(principal.tenant_id, write=False) as session:
-        yield session
+def _tenant_session(*, write: bool) -> Callable[..., AsyncIterator[AsyncSession]]:
+    async def tenant_session(
+        principal: CurrentPrincipal, platform: PlatformDep
+    ) -> AsyncIterator[AsyncSession]:
+        if principal.tenant_id is None:
+            raise Forbidden("this endpoint acts on a tenant", code="tenant_required")
+        async with platform.db.transaction(principal.tenant_id, write=write) as session:
+            yield session
+
+    return tenant_session
 
 
-TenantSession = Annotated[AsyncSession, Depends(tenant_session, scope="function")]
+# Deferred on SQLite: services may open their own (write) transactions inside a request.
+TenantSession = Annotated[AsyncSession, Depends(_tenant_session(write=False), scope="function")]
+"""A session bound to the caller's tenant, committed when the handler returns."""
+
+TenantWriteSession = Annotated[AsyncSession, Depends(_tenant_session(write=True), scope="function")]
+"""As :data:`TenantSession`, for a handler that reads and then writes in its transaction: on
+SQLite it takes the write lock at once, so it waits for other writers instead of failing with
+"database is locked" when one of them commits after its first read."""
