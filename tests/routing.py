@@ -17,14 +17,24 @@ class RouteInfo:
     methods: frozenset[str]
     endpoint: Any
     dependant: Dependant
+    route: Any
+    """The route object itself (the original route of an included copy)."""
 
 
 def api_routes(app: FastAPI) -> Iterator[RouteInfo]:
     for route in app.routes:
         if isinstance(route, APIRoute):
-            yield RouteInfo(route.path, frozenset(route.methods), route.endpoint, route.dependant)
+            yield RouteInfo(
+                route.path, frozenset(route.methods), route.endpoint, route.dependant, route
+            )
         elif hasattr(route, "effective_route_contexts"):
             for ctx in route.effective_route_contexts():
                 if ctx.dependant is None:
                     continue
-                yield RouteInfo(ctx.path, frozenset(ctx.methods or ()), ctx.endpoint, ctx.dependant)
+                yield RouteInfo(
+                    ctx.path,
+                    frozenset(ctx.methods or ()),
+                    ctx.endpoint,
+                    ctx.dependant,
+                    ctx.original_route,
+                )

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi.dependencies.models import Dependant
 
 from aiaas.app import create_app
+from aiaas.kit.routing import GuardedRoute
 from aiaas.tenancy.dependencies import authenticate
 from tests.conftest import make_settings
 from tests.routing import api_routes
@@ -30,6 +31,20 @@ def test_every_route_declares_its_access(tmp_path: Any) -> None:
         if not _declares(route.dependant):
             undeclared.append(f"{sorted(route.methods)} {route.path}")
     assert not undeclared, f"routes without an access declaration: {undeclared}"
+
+
+def test_every_api_route_runs_its_guards_before_dependency_injection(tmp_path: Any) -> None:
+    # A domain router created without route_class=GuardedRoute still works, but resolves the
+    # caller through FastAPI's dependency levels on every request.
+    app = create_app(make_settings(tmp_path))
+    routes = [route for route in api_routes(app) if route.path.startswith(("/api/", "/v1/"))]
+    assert len(routes) > 20
+    plain = [
+        f"{sorted(route.methods)} {route.path}"
+        for route in routes
+        if not isinstance(route.route, GuardedRoute)
+    ]
+    assert not plain, f"routes not built as GuardedRoute: {plain}"
 
 
 def test_openapi_documents_the_api(tmp_path: Any) -> None:

@@ -53,3 +53,18 @@ async def test_concurrent_requests_admit_exactly_the_key_limit(env: Stack) -> No
     )
     assert sum(r.status_code == 200 for r in responses) == key_limit
     assert all(r.status_code in (200, 429) for r in responses)
+
+
+async def test_a_request_is_charged_once_however_many_dependencies_need_the_caller(
+    env: Stack,
+) -> None:
+    # Listing users takes the caller three ways: its permission guard, the tenant session, and
+    # the service built on that session.
+    tenant = await make_tenant(env, plan="tiny")
+    key_limit = TINY_PLAN["api_key_requests_per_minute"]
+    remaining = []
+    for _ in range(2):
+        response = await env.client.get("/api/v1/users", headers=tenant.key_auth)
+        assert response.status_code == 200
+        remaining.append(int(response.headers["RateLimit-Remaining"]))
+    assert remaining == [key_limit - 1, key_limit - 2]

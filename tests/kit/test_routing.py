@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Annotated
 
 import fastapi.routing as fastapi_routing
 import pytest
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 from starlette.routing import Match
 from starlette.types import Scope
+from tests.routing import api_routes
 
 from aiaas.kit.routing import (
+    GuardedRoute,
     PathGatedRouter,
     StaticRouteIndex,
     build_static_index,
     include_gated,
     install_static_route_index,
+    request_guard,
 )
 
 
@@ -192,3 +199,138 @@ def test_every_indexed_route_of_the_platform_is_the_one_fastapi_would_choose(
                     method,
                     path,
                 )
+
+
+# ---- guards run by the route ------------------------------------------------------------------
+
+
+class _Thing(BaseModel):
+    n: int
+
+
+# Module level: this module's annotations are strings, which FastAPI resolves in its globals.
+_events: list[str] = []
+
+
+async def current_user(request: Request) -> str:
+    _events.append("guard")
+    user = request.headers.get("x-user")
+    if user is None:
+        raise HTTPException(401, "who are you?")
+    return user
+
+
+request_guard(current_user, current_user)
+User = Annotated[str, Depends(current_user)]
+
+
+async def other(request: Request) -> str:
+    _events.append("other")
+    return "other"
+
+
+async def deeper(user: User) -> str:
+    # reaches the guard through FastAPI: it gets the same value
+    _events.append("deeper")
+    return f"deeper-{user}"
+
+
+Other = Annotated[str, Depends(other)]
+Deeper = Annotated[str, Depends(deeper)]
+
+
+def _guarded_app(events: list[str], *, gated: bool) -> FastAPI:
+    global _events
+    _events = events
+    router = APIRouter(prefix="/things", route_class=GuardedRoute)
+
+    @router.post("")
+    async def create(thing: _Thing, extra: Other, user: User) -> dict[str, object]:
+        return {"user": user, "n": thing.n, "extra": extra}
+
+    @router.get("/sync")
+    def sync_endpoint(user: User) -> dict[str, object]:
+        return {"user": user, "worker_thread": threading.current_thread() is not main_thread}
+
+    @router.get("/with-request/{item}")
+    async def with_request(request: Request, item: int, user: User) -> dict[str, object]:
+        return {"user": user, "path": request.url.path, "item": item}
+
+    @router.get("/declared-only", dependencies=[Depends(current_user)])
+    async def declared_only(via: Deeper) -> dict[str, str]:
+        return {"via": via}
+
+    @router.get("/stream")
+    async def stream(user: User) -> AsyncIterator[str]:
+        yield user
+
+    app = FastAPI()
+    if gated:
+        include_gated(app.router, router, prefix="/api")
+        install_static_route_index(app.router)
+    else:
+        app.include_router(router, prefix="/api")
+    return app
+
+
+main_thread = threading.main_thread()
+
+
+@pytest.mark.parametrize("gated", [False, True])
+def test_a_guard_runs_first_and_refuses_before_validation_and_other_dependencies(
+    gated: bool,
+) -> None:
+    events: list[str] = []
+    client = TestClient(_guarded_app(events, gated=gated))
+    refused = client.post("/api/things", json={"n": "not a number"})
+    assert refused.status_code == 401
+    assert events == ["guard"]
+
+
+@pytest.mark.parametrize("gated", [False, True])
+def test_the_guard_value_reaches_the_endpoint(gated: bool) -> None:
+    events: list[str] = []
+    client = TestClient(_guarded_app(events, gated=gated))
+    created = client.post("/api/things", json={"n": 3}, headers={"x-user": "ann"})
+    assert created.json() == {"user": "ann", "n": 3, "extra": "other"}
+    assert events == ["guard", "other"]
+    assert client.get("/api/things/sync", headers={"x-user": "bo"}).json() == {
+        "user": "bo",
+        "worker_thread": True,
+    }
+    assert client.get("/api/things/with-request/5", headers={"x-user": "cy"}).json() == {
+        "user": "cy",
+        "path": "/api/things/with-request/5",
+        "item": 5,
+    }
+
+
+def test_a_guard_declared_without_a_value_still_guards() -> None:
+    events: list[str] = []
+    client = TestClient(_guarded_app(events, gated=True))
+    assert client.get("/api/things/declared-only").status_code == 401
+    assert events == ["guard"]
+    events.clear()
+    answer = client.get("/api/things/declared-only", headers={"x-user": "di"})
+    assert answer.json() == {"via": "deeper-di"}
+    # the route ran the guard, then FastAPI ran it again for the dependency that needs its value
+    assert events == ["guard", "guard", "deeper"]
+
+
+def test_a_streaming_endpoint_keeps_the_guard_as_a_dependency() -> None:
+    events: list[str] = []
+    client = TestClient(_guarded_app(events, gated=False))
+    assert client.get("/api/things/stream").status_code == 401
+    assert client.get("/api/things/stream", headers={"x-user": "ed"}).status_code == 200
+
+
+def test_the_declared_dependencies_stay_as_written() -> None:
+    # OpenAPI and the platform's access-declaration test read the declared dependencies
+    app = _guarded_app([], gated=True)
+    declared = {
+        (route.path, method): [sub.call.__name__ for sub in route.dependant.dependencies]
+        for route in api_routes(app)
+        for method in route.methods
+    }
+    assert declared[("/api/things", "POST")] == ["other", "current_user"]
+    assert declared[("/api/things/declared-only", "GET")] == ["current_user", "deeper"]

@@ -17,10 +17,11 @@ from aiaas.chat.schemas import ConversationCreate, TurnOut
 from aiaas.chat.service import create_conversation, load_conversation
 from aiaas.kit.errors import BadRequest, NotFound, Unauthorized
 from aiaas.kit.pagination import Page, PageParams, page_params
+from aiaas.kit.routing import GuardedRoute
 from aiaas.tenancy.dependencies import PlatformDep, TenantSession, public, require
 from aiaas.tenancy.permissions import Principal
 
-router = APIRouter(prefix="/chat", tags=["channels"])
+router = APIRouter(route_class=GuardedRoute, prefix="/chat", tags=["channels"])
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 

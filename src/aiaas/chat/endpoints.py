@@ -26,11 +26,12 @@ from aiaas.chat.sse import SSE_MEDIA_TYPE, detach, turn_events, wants_sse
 from aiaas.events.outbox import record_event
 from aiaas.kit.errors import BadRequest
 from aiaas.kit.pagination import Page, PageParams, page_params
+from aiaas.kit.routing import GuardedRoute
 from aiaas.realtime.protocol import conversation_topic
 from aiaas.tenancy.dependencies import TenantSession, require
 from aiaas.tenancy.permissions import Principal
 
-router = APIRouter(prefix="/chat", tags=["chat"])
+router = APIRouter(route_class=GuardedRoute, prefix="/chat", tags=["chat"])
 PageDep = Annotated[PageParams, Depends(page_params)]
 Reader = Annotated[Principal, require("chat:read")]
 Writer = Annotated[Principal, require("chat:write")]

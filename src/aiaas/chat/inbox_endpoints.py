@@ -10,10 +10,11 @@ from aiaas.chat.dependencies import ChatDep, TenantConversation, agent_name
 from aiaas.chat.repository import ConversationRepository
 from aiaas.chat.schemas import AgentReply, ConversationOut, MessageOut, ResolveIn
 from aiaas.kit.pagination import Page, PageParams, page_params
+from aiaas.kit.routing import GuardedRoute
 from aiaas.tenancy.dependencies import TenantSession, require
 from aiaas.tenancy.permissions import Principal
 
-router = APIRouter(prefix="/chat/inbox", tags=["inbox"])
+router = APIRouter(route_class=GuardedRoute, prefix="/chat/inbox", tags=["inbox"])
 PageDep = Annotated[PageParams, Depends(page_params)]
 Agent = Annotated[Principal, require("inbox:write")]
 Reader = Annotated[Principal, require("chat:read")]

@@ -11,10 +11,11 @@ from aiaas.events.audit import AuditService
 from aiaas.events.catalog import catalog
 from aiaas.events.schemas import AuditFilters, AuditLogEntryOut, EventTypeOut
 from aiaas.kit.pagination import Page, PageParams, page_params
+from aiaas.kit.routing import GuardedRoute
 from aiaas.tenancy.dependencies import TenantSession, require
 from aiaas.tenancy.permissions import Principal
 
-router = APIRouter(tags=["events"])
+router = APIRouter(route_class=GuardedRoute, tags=["events"])
 
 
 class EventCatalogOut(BaseModel):

@@ -34,12 +34,13 @@ from aiaas.chat.ports import PreparedDecision
 from aiaas.chat.runtime import ChatRuntime
 from aiaas.events import outbox_row
 from aiaas.kit.errors import BadRequest, NotFound
+from aiaas.kit.routing import GuardedRoute
 from aiaas.kit.streaming import EventStream, LastChunk
 from aiaas.tenancy.dependencies import require
 from aiaas.tenancy.permissions import Principal
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+router = APIRouter(route_class=GuardedRoute, prefix="/v1", tags=["openai-compatible"])
 AUTO = "auto"
 Caller = Annotated[Principal, require("chat:write")]
 

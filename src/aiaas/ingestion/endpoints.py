@@ -37,11 +37,12 @@ from aiaas.ingestion.service import (
 from aiaas.ingestion.stream import progress_events
 from aiaas.kit.errors import ValidationFailed
 from aiaas.kit.pagination import PageParams, page_params
+from aiaas.kit.routing import GuardedRoute
 from aiaas.platform import Platform
 from aiaas.tenancy.dependencies import PlatformDep, TenantSession, require
 from aiaas.tenancy.permissions import Principal
 
-router = APIRouter(prefix="/ingestion", tags=["ingestion"])
+router = APIRouter(route_class=GuardedRoute, prefix="/ingestion", tags=["ingestion"])
 
 Page = Annotated[PageParams, Depends(page_params)]
 Reader = Annotated[Principal, require("knowledge:read")]

@@ -1,21 +1,33 @@
-"""Route matching that stays cheap as the API grows.
+"""Routing that stays cheap as the API grows: path gates, a static route index, guarded routes.
 
 FastAPI matches a request against an included router by trying each of its routes in turn, and it
 does so for every included router until one matches. With every domain under one prefix, a request
 for the last domain paid for a regex match of every route before it. A path gate answers "no" for a
 whole router with one string comparison when the request path cannot be under its prefix.
+A guarded route runs the access guards of its endpoint before, and outside, dependency injection.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import fastapi.routing as _fastapi
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match
 from starlette.types import Receive, Scope, Send
+
+RequestGuard = Callable[[Request], Awaitable[Any]]
+"""Computes a guard dependency's value from the request alone (see :func:`request_guard`)."""
+
+_GUARD_ATTRIBUTE = "request_guard"
+_GUARD_VALUES_KEY = "aiaas.guard_values"
+_HOISTED_REQUEST_PARAM = "_aiaas_guarded_request"
 
 
 class PathGatedRouter(APIRouter):
@@ -155,3 +167,96 @@ def install_static_route_index(app_router: APIRouter) -> StaticRouteIndex:
     index = StaticRouteIndex(app_router)
     app_router.routes.insert(0, index)
     return index
+
+
+def request_guard(dependency: Callable[..., Any], resolve: RequestGuard) -> None:
+    """Mark ``dependency`` as an access guard whose value ``resolve(request)`` computes.
+
+    On a :class:`GuardedRoute`, a guard among the endpoint's own dependencies runs before
+    FastAPI solves the others, and its value reaches the endpoint without a dependency level:
+    FastAPI's generic resolution of one sub-dependency costs about as much as checking an API key
+    and charging both rate limits. ``resolve`` must give exactly what FastAPI would have computed
+    for ``dependency`` and its sub-dependencies, and must be safe to call again in the same request
+    (another dependency may still reach the guard through FastAPI).
+    """
+    setattr(dependency, _GUARD_ATTRIBUTE, resolve)
+
+
+def _guard_of(dependant: Dependant) -> RequestGuard | None:
+    guard: RequestGuard | None = getattr(dependant.call, _GUARD_ATTRIBUTE, None)
+    return guard
+
+
+class GuardedRoute(APIRoute):
+    """An ``APIRoute`` that runs the endpoint's access guards first, outside dependency injection.
+
+    The route's declared dependencies stay as written (OpenAPI and the access-declaration test
+    read them); only the request handler is built from a copy without the guards. The guards then
+    run, in declaration order, before FastAPI solves anything else, so a refused caller never gets
+    as far as body validation or another dependency.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """FastAPI's handler for the dependant without its guards, behind the guards."""
+        # FastAPI builds an included route's handler from the included copy (router dependencies
+        # added), which it announces in this context variable while it does so.
+        effective = _fastapi._effective_route_context_var.get()
+        holder: Any = (
+            effective if effective is not None and effective.original_route is self else self
+        )
+        declared: Dependant = holder.dependant
+        guards = [(sub.name, guard) for sub in declared.dependencies if (guard := _guard_of(sub))]
+        # A generator endpoint streams its items: FastAPI tells one from its call, so it keeps it.
+        if not guards or _is_generator(declared.call):
+            return super().get_route_handler()
+        holder.dependant = _without_guards(declared, [name for name, _ in guards])
+        try:
+            handler = super().get_route_handler()
+        finally:
+            holder.dependant = declared
+        resolvers = [guard for _, guard in guards]
+
+        async def guarded(request: Request) -> Response:
+            request.scope[_GUARD_VALUES_KEY] = [await resolve(request) for resolve in resolvers]
+            return await handler(request)
+
+        return guarded
+
+
+def _is_generator(call: Any) -> bool:
+    return inspect.isasyncgenfunction(call) or inspect.isgeneratorfunction(call)
+
+
+def _without_guards(declared: Dependant, names: list[str | None]) -> Dependant:
+    """A copy of ``declared`` whose call receives the guards' values from the request."""
+    endpoint = declared.call
+    assert endpoint is not None
+    request_param = declared.request_param_name or _HOISTED_REQUEST_PARAM
+    keep_request = declared.request_param_name is not None
+
+    def with_guard_values(values: dict[str, Any]) -> dict[str, Any]:
+        request = values[request_param] if keep_request else values.pop(request_param)
+        for name, value in zip(names, request.scope.pop(_GUARD_VALUES_KEY), strict=True):
+            if name is not None:
+                values[name] = value
+        return values
+
+    call: Callable[..., Any]
+    if inspect.iscoroutinefunction(endpoint):
+
+        async def call_async(**values: Any) -> Any:
+            return await endpoint(**with_guard_values(values))
+
+        call = call_async
+    else:
+        # FastAPI runs a plain function in its thread pool; the wrapper must stay one.
+        def call_sync(**values: Any) -> Any:
+            return endpoint(**with_guard_values(values))
+
+        call = call_sync
+    return dataclasses.replace(
+        declared,
+        dependencies=[sub for sub in declared.dependencies if _guard_of(sub) is None],
+        call=call,
+        request_param_name=request_param,
+    )

@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from aiaas.kit.errors import ValidationFailed
 from aiaas.kit.ids import new_id
 from aiaas.kit.pagination import PageParams, page_params
+from aiaas.kit.routing import GuardedRoute
 from aiaas.orchestrator.context import WorkflowEvent
 from aiaas.orchestrator.engine import NoHandoffPending
 from aiaas.orchestrator.schemas import (
@@ -40,7 +41,7 @@ from aiaas.orchestrator.spec.nodes import SubworkflowNode
 from aiaas.tenancy.dependencies import PlatformDep, require
 from aiaas.tenancy.permissions import Principal
 
-router = APIRouter(prefix="/orchestrator", tags=["orchestrator"])
+router = APIRouter(route_class=GuardedRoute, prefix="/orchestrator", tags=["orchestrator"])
 Reader = Annotated[Principal, require("workflows:read")]
 Writer = Annotated[Principal, require("workflows:write")]
 WorkflowName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$")]

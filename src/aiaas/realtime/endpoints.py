@@ -25,6 +25,7 @@ from aiaas.chat.schemas import ConversationCreate
 from aiaas.chat.service import create_conversation, load_conversation
 from aiaas.kit.errors import AppError, Forbidden, NotFound
 from aiaas.kit.ids import new_id, parse_id
+from aiaas.kit.routing import GuardedRoute
 from aiaas.platform import Platform
 from aiaas.realtime.connection import Connection
 from aiaas.realtime.protocol import (
@@ -39,7 +40,7 @@ from aiaas.realtime.protocol import (
 )
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 REPLAY_LIMIT = 1_000
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, status
 
 from aiaas.kit.errors import NotFound
 from aiaas.kit.pagination import PageParams, page_params
+from aiaas.kit.routing import GuardedRoute
 from aiaas.router import admin, training
 from aiaas.router.models import IntentModelVersion
 from aiaas.router.policy import PolicyParams
@@ -35,7 +36,7 @@ from aiaas.router.service import RouterService
 from aiaas.tenancy.dependencies import PlatformDep, TenantSession, TenantWriteSession, require
 from aiaas.tenancy.permissions import Principal
 
-router = APIRouter(prefix="/router", tags=["router"])
+router = APIRouter(route_class=GuardedRoute, prefix="/router", tags=["router"])
 
 Reader = Annotated[Principal, require("router:read")]
 Writer = Annotated[Principal, require("router:write")]

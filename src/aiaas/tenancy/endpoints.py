@@ -11,6 +11,7 @@ from aiaas.gateway.ratelimit import enforce_login_limit
 from aiaas.kit.context import current_context
 from aiaas.kit.errors import Forbidden
 from aiaas.kit.pagination import PageParams, page_params
+from aiaas.kit.routing import GuardedRoute
 from aiaas.tenancy.dependencies import (
     CurrentPrincipal,
     PlatformDep,
@@ -65,11 +66,11 @@ async def _keys(session: TenantSession, platform: PlatformDep) -> ApiKeyService:
 Users = Annotated[UserService, Depends(_users)]
 Keys = Annotated[ApiKeyService, Depends(_keys)]
 
-auth_router = APIRouter(prefix="/auth", tags=["auth"])
-tenants_router = APIRouter(prefix="/tenants", tags=["tenants"])
-tenant_router = APIRouter(prefix="/tenant", tags=["tenants"])
-users_router = APIRouter(prefix="/users", tags=["users"])
-api_keys_router = APIRouter(prefix="/api-keys", tags=["api-keys"])
+auth_router = APIRouter(route_class=GuardedRoute, prefix="/auth", tags=["auth"])
+tenants_router = APIRouter(route_class=GuardedRoute, prefix="/tenants", tags=["tenants"])
+tenant_router = APIRouter(route_class=GuardedRoute, prefix="/tenant", tags=["tenants"])
+users_router = APIRouter(route_class=GuardedRoute, prefix="/users", tags=["users"])
+api_keys_router = APIRouter(route_class=GuardedRoute, prefix="/api-keys", tags=["api-keys"])
 
 
 # ---- auth --------------------------------------------------------------------------------------

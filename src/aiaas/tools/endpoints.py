@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Path, status
 
 from aiaas.kit.errors import AppError
+from aiaas.kit.routing import GuardedRoute
 from aiaas.tenancy.dependencies import PlatformDep, TenantSession, require
 from aiaas.tenancy.permissions import Principal
 from aiaas.tools.builtins import BUILTIN_TOOLS
@@ -24,7 +25,7 @@ from aiaas.tools.schemas import (
 )
 from aiaas.tools.service import ToolRegistry, ToolRunner
 
-router = APIRouter(prefix="/tools", tags=["tools"])
+router = APIRouter(route_class=GuardedRoute, prefix="/tools", tags=["tools"])
 Reader = Annotated[Principal, require("tools:read")]
 Writer = Annotated[Principal, require("tools:write")]
 ToolName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
