@@ -20,6 +20,7 @@ from aiaas.backends.ratelimit import (
     Limit,
     RateLimiter,
     RateLimitResult,
+    rate_limit_header_fields,
     rate_limit_headers,
 )
 from aiaas.backends.ratelimit.factory import build_rate_limiter
@@ -435,6 +436,66 @@ async def test_unreachable_redis_raises_service_unavailable() -> None:
         await limiter.close()
 
 
+async def test_batches_share_round_trips_and_decide_each_request_in_order(
+    redis_limiter: RedisRateLimiter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    round_trips: list[int] = []
+    real_round_trip = redis_limiter._round_trip
+
+    async def counted(command: bytes) -> Any:
+        round_trips.append(len(command))
+        return await real_round_trip(command)
+
+    monkeypatch.setattr(redis_limiter, "_round_trip", counted)
+    tenant, key = new_key(), new_key()
+    limits = [Limit(tenant, 150, HOUR), Limit(key, 100, HOUR)]
+    results = await asyncio.gather(*(redis_limiter.hit_all(limits) for _ in range(120)))
+    admitted = [pair for pair in results if pair[0].allowed and pair[1].allowed]
+    assert len(admitted) == 100
+    # in order: the n-th admitted request leaves the key's bucket with 100 - n
+    assert [pair[1].remaining for pair in admitted] == list(range(99, -1, -1))
+    assert all(not pair[1].allowed and pair[0].allowed for pair in results[100:])
+    # requests that arrive while a batch is in flight wait for the next one
+    assert len(round_trips) <= 3
+    later = await asyncio.gather(*(redis_limiter.hit_all(limits) for _ in range(2)))
+    # refused by the key, so the tenant was not charged for them
+    assert [(pair[0].remaining, pair[1].allowed) for pair in later] == [(49, False), (49, False)]
+
+
+async def test_a_batch_survives_a_dropped_connection(
+    redis_limiter: RedisRateLimiter, redis_client: Redis
+) -> None:
+    key = new_key()
+    first = await redis_limiter.hit_all([Limit(key, 10, HOUR)])
+    connection = redis_limiter._connection
+    assert connection is not None and connection._writer is not None
+    host, port = connection._writer.get_extra_info("sockname")[:2]
+    assert await redis_client.client_kill(f"{host}:{port}")
+    second = await redis_limiter.hit_all([Limit(key, 10, HOUR)])
+    assert (first[0].remaining, second[0].remaining) == (9, 8)
+
+
+async def test_a_batch_reloads_its_script_when_redis_lost_it(
+    redis_limiter: RedisRateLimiter, redis_client: Redis
+) -> None:
+    # A script this server has never seen stands for one lost in a restart or SCRIPT FLUSH.
+    unknown = LuaScript(redis_limiter._script_batch.source + f"\n-- {secrets.token_hex(8)}")
+    redis_limiter._script_batch = unknown
+    assert await redis_client.script_exists(unknown.sha) == [False]
+    results = await redis_limiter.hit_all([Limit(new_key(), 3, HOUR), Limit(new_key(), 2, HOUR)])
+    assert [(r.allowed, r.remaining) for r in results] == [(True, 2), (True, 1)]
+    assert await redis_client.script_exists(unknown.sha) == [True]
+
+
+async def test_close_releases_the_batch_connection(redis_url: str, redis_namespace: str) -> None:
+    limiter = RedisRateLimiter.from_url(redis_url, namespace=redis_namespace)
+    await limiter.hit_all([Limit(new_key(), 1, HOUR)])
+    connection = limiter._connection
+    assert connection is not None and connection.is_connected
+    await limiter.close()
+    assert not connection.is_connected
+
+
 # ---- headers ----------------------------------------------------------------------------------
 
 
@@ -481,6 +542,25 @@ async def test_headers_from_a_real_rejection() -> None:
         "RateLimit-Policy": "3;w=90",
         "Retry-After": "30",
     }
+
+
+@pytest.mark.parametrize(
+    ("result", "period"),
+    [
+        (RateLimitResult(True, 60, 41, 0.0, 18.2), 60),
+        (RateLimitResult(True, 100_000, -3, 0.0, 0.0), 60),
+        (RateLimitResult(False, 5, 0, 2.000001, 10.0), 10),
+        (RateLimitResult(False, 2, 0, 0.05, 0.3), 0.5),
+    ],
+)
+def test_header_fields_are_the_headers_as_asgi_fields(
+    result: RateLimitResult, period: float
+) -> None:
+    expected = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in rate_limit_headers(result, period).items()
+    ]
+    assert rate_limit_header_fields(result, period) == expected
 
 
 # ---- several buckets at once (tenant + API key) ------------------------------------------------

@@ -283,10 +283,7 @@ class GatewayMiddleware:
         merged = list(headers)
         rate_limit = state.get(HEADERS_STATE_KEY) if state else None
         if rate_limit:
-            merged.extend(
-                (name.lower().encode("latin-1"), value.encode("latin-1"))
-                for name, value in rate_limit.items()
-            )
+            merged.extend(rate_limit)
         own = None
         for name, _ in merged:
             if name in self._security_names:

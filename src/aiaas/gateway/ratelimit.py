@@ -6,7 +6,12 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from aiaas.backends.ratelimit import Limit, RateLimitResult, rate_limit_headers
+from aiaas.backends.ratelimit import (
+    Limit,
+    RateLimitResult,
+    rate_limit_header_fields,
+    rate_limit_headers,
+)
 from aiaas.gateway.metrics import RATE_LIMIT_REJECTIONS
 from aiaas.kit.errors import RateLimited
 
@@ -16,15 +21,16 @@ if TYPE_CHECKING:
 
 WINDOW_SECONDS = 60.0
 HEADERS_STATE_KEY = "rate_limit_headers"
-"""Where a request's ``RateLimit-*`` headers wait (in ``scope["state"]``) for the response: the
-gateway middleware adds them as the response starts, whatever response the handler returns."""
+"""Where a request's ``RateLimit-*`` header fields wait (in ``scope["state"]``) for the response:
+the gateway middleware adds them as the response starts, whatever response the handler returns."""
 
 
-async def enforce_rate_limit(platform: Platform, principal: Principal) -> dict[str, str]:
+async def enforce_rate_limit(platform: Platform, principal: Principal) -> list[tuple[bytes, bytes]]:
     """Count one request against the tenant's limit and, for an API key, the key's own limit.
 
     Both buckets are charged in one atomic step (one Redis round trip), all or nothing: a request
-    refused by either costs neither. Returns the ``RateLimit-*`` headers of the tighter limit.
+    refused by either costs neither. Returns the ``RateLimit-*`` header fields of the tighter
+    limit.
     """
     plan = platform.settings.plan(principal.plan or platform.settings.default_plan)
     limits, scopes = _buckets(
@@ -38,7 +44,7 @@ async def enforce_rate_limit(platform: Platform, principal: Principal) -> dict[s
         if not result.allowed:
             _reject(principal.tenant_slug or "-", scope, result)
     tightest = min(results, key=lambda result: result.remaining)
-    return rate_limit_headers(tightest, WINDOW_SECONDS)
+    return rate_limit_header_fields(tightest, WINDOW_SECONDS)
 
 
 @lru_cache(maxsize=65_536)

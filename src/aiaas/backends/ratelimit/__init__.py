@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple, Protocol
 
 from aiaas.kit.errors import BadRequest
@@ -95,10 +96,37 @@ def rate_limit_headers(result: RateLimitResult, period_seconds: float) -> dict[s
     return headers
 
 
+def rate_limit_header_fields(
+    result: RateLimitResult, period_seconds: float
+) -> list[tuple[bytes, bytes]]:
+    """The headers of :func:`rate_limit_headers` as ASGI header fields, in the same order.
+
+    Names are lower-case and values latin-1 bytes, ready to append to a response's headers: this
+    runs on every authenticated request, so the fields that depend only on the limit are built
+    once per limit.
+    """
+    limit_field, policy_field = _fixed_fields(result.limit, max(1, math.ceil(period_seconds)))
+    fields = [
+        limit_field,
+        (b"ratelimit-remaining", b"%d" % max(0, result.remaining)),
+        (b"ratelimit-reset", b"%d" % math.ceil(result.reset_after)),
+        policy_field,
+    ]
+    if not result.allowed:
+        fields.append((b"retry-after", b"%d" % max(1, math.ceil(result.retry_after))))
+    return fields
+
+
+@lru_cache(maxsize=1024)
+def _fixed_fields(limit: int, window: int) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+    return (b"ratelimit-limit", b"%d" % limit), (b"ratelimit-policy", b"%d;w=%d" % (limit, window))
+
+
 __all__ = [
     "CostExceedsLimit",
     "Limit",
     "RateLimitResult",
     "RateLimiter",
+    "rate_limit_header_fields",
     "rate_limit_headers",
 ]

@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 
 from aiaas.backends.cache.redis_support import (
     LuaScript,
@@ -16,6 +21,7 @@ from aiaas.backends.cache.redis_support import (
 )
 from aiaas.backends.ratelimit import Limit, RateLimitResult
 from aiaas.backends.ratelimit.gcra import GcraDecision, GcraPolicy, policy_for, to_result
+from aiaas.kit.errors import ServiceUnavailable
 
 # Mirrors gcra.decide. Time comes from the Redis server so every replica of the platform judges by
 # one clock. Every value is an integer number of microseconds below 2**53, exact in Lua's doubles;
@@ -103,10 +109,58 @@ _UNAVAILABLE = "rate_limiter_unavailable"
 
 @dataclass(slots=True)
 class _PendingHit:
-    keys: list[str]
-    policies: list[GcraPolicy]
-    cost: int
+    request: _PackedRequest
     future: asyncio.Future[list[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class _PackedRequest:
+    """One request's part of a batch command, already in the Redis wire format (RESP)."""
+
+    key_count: int
+    keys: bytes
+    """Its keys, one bulk string each."""
+    args: bytes
+    """Its arguments: number of keys, cost, then emission and limit per key."""
+
+
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+@lru_cache(maxsize=65_536)
+def _packed_request(
+    keys: tuple[str, ...], policies: tuple[GcraPolicy, ...], cost: int
+) -> _PackedRequest:
+    # The same caller sends the same keys and policies on every request: packed once.
+    args = [b"%d" % len(keys), b"%d" % cost]
+    for policy in policies:
+        args += [b"%d" % policy.emission_us, b"%d" % policy.limit]
+    return _PackedRequest(
+        len(keys),
+        b"".join(_bulk(key.encode()) for key in keys),
+        b"".join(_bulk(arg) for arg in args),
+    )
+
+
+def _batch_command(sha: str, batch: Sequence[_PendingHit]) -> bytes:
+    """``EVALSHA sha numkeys KEYS... ARGV...`` for the batch script, in RESP."""
+    key_count = sum(hit.request.key_count for hit in batch)
+    # EVALSHA, sha, numkeys, the keys, the number of requests, then 2 + 2 per key per request
+    words = 4 + 3 * key_count + 2 * len(batch)
+    head = b"*%d\r\n$7\r\nEVALSHA\r\n%s%s" % (
+        words,
+        _bulk(sha.encode()),
+        _bulk(b"%d" % key_count),
+    )
+    return b"".join(
+        [
+            head,
+            *(hit.request.keys for hit in batch),
+            _bulk(b"%d" % len(batch)),
+            *(hit.request.args for hit in batch),
+        ]
+    )
 
 
 class RedisRateLimiter:
@@ -125,7 +179,10 @@ class RedisRateLimiter:
         self._script = LuaScript(_GCRA_LUA)
         self._script_batch = LuaScript(_GCRA_BATCH_LUA)
         self._pending: list[_PendingHit] = []
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._sender: asyncio.Task[None] | None = None
+        # Batches go out one at a time on a connection of their own: the requests that arrive
+        # while one is in flight make up the next, so the busier the server, the fuller the batch.
+        self._connection: AbstractConnection | None = None
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str, max_connections: int = 50) -> RedisRateLimiter:
@@ -158,17 +215,17 @@ class RedisRateLimiter:
     async def hit_all(self, limits: Sequence[Limit], cost: int = 1) -> list[RateLimitResult]:
         """Charge every bucket or none, atomically.
 
-        Calls made in the same turn of the event loop are sent together as one script call, so under
-        load many requests share one round trip; each is still decided on its own, in order.
+        Calls are sent together as one script call: those made in the same turn of the event loop,
+        and those made while the previous batch was in flight. Under load many requests share one
+        round trip; each is still decided on its own, in order.
         """
-        policies = [policy_for(item.limit, item.period_seconds, cost) for item in limits]
+        policies = tuple(policy_for(item.limit, item.period_seconds, cost) for item in limits)
         loop = asyncio.get_running_loop()
-        pending = _PendingHit(
-            [self.redis_key(item.key) for item in limits], policies, cost, loop.create_future()
-        )
-        if not self._pending:
-            loop.call_soon(self._send_batch)
+        request = _packed_request(tuple(self._prefix + item.key for item in limits), policies, cost)
+        pending = _PendingHit(request, loop.create_future())
         self._pending.append(pending)
+        if self._sender is None:
+            self._sender = loop.create_task(self._send_batches())
         values: list[int] = await pending.future
         results = []
         for index, policy in enumerate(policies):
@@ -183,23 +240,25 @@ class RedisRateLimiter:
             results.append(to_result(decision, policy))
         return results
 
-    def _send_batch(self) -> None:
-        batch, self._pending = self._pending, []
-        task = asyncio.get_running_loop().create_task(self._run_batch(batch))
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+    async def _send_batches(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._run_batch(batch)
+        finally:
+            self._sender = None
+            # Left only when this task was cancelled (shutdown): nobody would answer them.
+            stranded, self._pending = self._pending, []
+            for hit in stranded:
+                if not hit.future.done():
+                    hit.future.set_exception(
+                        ServiceUnavailable("the rate limiter stopped", code=_UNAVAILABLE)
+                    )
 
     async def _run_batch(self, batch: list[_PendingHit]) -> None:
-        keys: list[str] = []
-        args: list[int] = [len(batch)]
-        for hit in batch:
-            keys += hit.keys
-            args += [len(hit.keys), hit.cost]
-            for policy in hit.policies:
-                args += [policy.emission_us, policy.limit]
         try:
             with redis_failures_as_unavailable("the rate limiter", _UNAVAILABLE):
-                reply = await self._script_batch.run(self._client, keys, args)
+                reply = await self._batch_reply(_batch_command(self._script_batch.sha, batch))
         except BaseException as exc:
             for hit in batch:
                 if not hit.future.done():
@@ -210,15 +269,38 @@ class RedisRateLimiter:
         values = [int(v) for v in reply]
         offset = 0
         for hit in batch:
-            size = 5 * len(hit.keys)
+            size = 5 * hit.request.key_count
             if not hit.future.done():
                 hit.future.set_result(values[offset : offset + size])
             offset += size
+
+    async def _batch_reply(self, command: bytes) -> Any:
+        try:
+            return await self._round_trip(command)
+        except NoScriptError:
+            # Redis restarted or its script cache was flushed: load it, then run it by SHA.
+            await self._client.script_load(self._script_batch.source)
+            return await self._round_trip(command)
+        except RedisConnectionError:
+            # A connection dropped while idle (Redis restarted, a proxy timed it out): one more
+            # try on a fresh one. At worst a batch whose reply was lost is charged twice.
+            return await self._round_trip(command)
+
+    async def _round_trip(self, command: bytes) -> Any:
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = self._client.connection_pool.make_connection()
+        # Connects (again) when needed; on a failure it disconnects, so the next call reconnects.
+        await connection.send_packed_command(command, check_health=False)
+        return await connection.read_response()
 
     async def ping(self) -> None:
         """Raise ``ServiceUnavailable`` when Redis does not answer."""
         await ping_or_raise(self._client, "the rate limiter", _UNAVAILABLE)
 
     async def close(self) -> None:
-        """Close the client and release its connection pool."""
+        """Close the client, the batches' connection and the connection pool."""
+        if self._connection is not None:
+            await self._connection.disconnect()
+            self._connection = None
         await self._client.aclose()
