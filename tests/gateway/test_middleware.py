@@ -16,7 +16,7 @@ import httpx
 import pytest
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import REGISTRY
 from pydantic import BaseModel
@@ -34,6 +34,7 @@ from aiaas.gateway.metrics import (
     record_rate_limit_rejection,
 )
 from aiaas.gateway.middleware import (
+    API_CONTENT_SECURITY_POLICY,
     CONTENT_SECURITY_POLICY,
     FASTAPI_NATIVE_TELEMETRY_OFF,
     HSTS_VALUE,
@@ -86,6 +87,10 @@ def build_app(settings: Settings, calls: list[str] | None = None) -> FastAPI:
     async def raw(request: Request) -> dict[str, int]:
         seen.append("raw")
         return {"size": len(await request.body())}
+
+    @app.get("/page")
+    async def page() -> HTMLResponse:
+        return HTMLResponse("<!doctype html><title>page</title>")
 
     @app.get("/own-csp")
     async def own_csp() -> JSONResponse:
@@ -356,22 +361,43 @@ async def test_error_after_response_started_is_logged_and_reraised(
 
 
 # ---- security headers -------------------------------------------------------------------------
-EXPECTED_SECURITY_HEADERS = {
+DOCUMENT_SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
     "referrer-policy": "no-referrer",
     "content-security-policy": CONTENT_SECURITY_POLICY,
     "cross-origin-opener-policy": "same-origin",
 }
+API_SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "content-security-policy": API_CONTENT_SECURITY_POLICY,
+}
 
 
 @pytest.mark.parametrize("path", ["/context", "/missing", "/api/v1/tenants/a/users/x"])
 async def test_security_headers_on_every_response(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
-    for name, value in EXPECTED_SECURITY_HEADERS.items():
+    assert not response.headers["content-type"].startswith("text/html")
+    for name, value in API_SECURITY_HEADERS.items():
+        assert response.headers.get_list(name) == [value], name
+    # page-only policies: a JSON body is no page
+    for name in ("referrer-policy", "cross-origin-opener-policy", "permissions-policy"):
+        assert name not in response.headers
+    assert "strict-transport-security" not in response.headers
+
+
+async def test_a_page_gets_the_document_policies(client: httpx.AsyncClient) -> None:
+    response = await client.get("/page")
+    assert response.headers["content-type"].startswith("text/html")
+    for name, value in DOCUMENT_SECURITY_HEADERS.items():
         assert response.headers.get_list(name) == [value], name
     assert "camera=()" in response.headers["permissions-policy"]
-    assert "strict-transport-security" not in response.headers
+
+
+def test_the_api_policy_loads_nothing_and_forbids_framing() -> None:
+    directives = dict(d.strip().split(" ", 1) for d in API_CONTENT_SECURITY_POLICY.split(";"))
+    assert directives == {"default-src": "'none'", "frame-ancestors": "'none'"}
 
 
 def test_csp_allows_only_this_origin() -> None:
