@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import TYPE_CHECKING
-from uuid import UUID
 
 from aiaas.backends.ratelimit import (
     Limit,
@@ -33,26 +32,29 @@ async def enforce_rate_limit(platform: Platform, principal: Principal) -> list[t
     limit.
     """
     plan = platform.settings.plan(principal.plan or platform.settings.default_plan)
+    tenant_id, actor = principal.context_fields
     limits, scopes = _buckets(
-        principal.tenant_id,
-        principal.id if principal.kind == "api_key" else None,
+        tenant_id,
+        actor.id if principal.kind == "api_key" else None,
         plan.requests_per_minute,
         plan.api_key_requests_per_minute,
     )
     results = await platform.limiter.hit_all(limits)
+    tightest = results[0]
     for scope, result in zip(scopes, results, strict=True):
         if not result.allowed:
             _reject(principal.tenant_slug or "-", scope, result)
-    tightest = min(results, key=lambda result: result.remaining)
+        if result.remaining < tightest.remaining:
+            tightest = result
     return rate_limit_header_fields(tightest, WINDOW_SECONDS)
 
 
 @lru_cache(maxsize=65_536)
 def _buckets(
-    tenant_id: UUID | None, api_key_id: UUID | None, tenant_limit: int, api_key_limit: int
+    tenant_id: str | None, api_key_id: str | None, tenant_limit: int, api_key_limit: int
 ) -> tuple[tuple[Limit, ...], tuple[str, ...]]:
     """The buckets a request is charged to and their scope names (the same on every request of
-    a caller, so they are built once)."""
+    a caller, so they are built once; keyed by the ids' text, whose hash Python keeps)."""
     tenant = Limit(f"tenant:{tenant_id}", tenant_limit, WINDOW_SECONDS)
     if api_key_id is None:
         return (tenant,), ("tenant",)

@@ -43,5 +43,20 @@ def bind_context(**changes: object) -> RequestContext:
     return ctx
 
 
+def bind_caller(tenant_id: str | None, tenant_slug: str | None, actor: Actor) -> RequestContext:
+    """Set the caller's tenant and actor in the current context (once per authenticated request)."""
+    ctx = _current.get()
+    bound = RequestContext(
+        request_id=ctx.request_id,
+        trace_id=ctx.trace_id,
+        tenant_id=tenant_id,
+        tenant_slug=tenant_slug,
+        actor=actor,
+        client_ip=ctx.client_ip,
+    )
+    _current.set(bound)
+    return bound
+
+
 def reset_context(ctx: RequestContext | None = None) -> None:
     _current.set(ctx or RequestContext())

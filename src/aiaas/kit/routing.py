@@ -177,7 +177,8 @@ def request_guard(dependency: Callable[..., Any], resolve: RequestGuard) -> None
     FastAPI's generic resolution of one sub-dependency costs about as much as checking an API key
     and charging both rate limits. ``resolve`` must give exactly what FastAPI would have computed
     for ``dependency`` and its sub-dependencies, and must be safe to call again in the same request
-    (another dependency may still reach the guard through FastAPI).
+    (another dependency may still reach the guard through FastAPI). ``app.dependency_overrides``
+    does not reach a guard the route runs itself: override what ``resolve`` calls instead.
     """
     setattr(dependency, _GUARD_ATTRIBUTE, resolve)
 

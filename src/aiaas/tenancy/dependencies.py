@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aiaas.gateway.ratelimit import HEADERS_STATE_KEY, enforce_rate_limit
-from aiaas.kit.context import Actor, bind_context
+from aiaas.kit.context import bind_caller
 from aiaas.kit.errors import Forbidden, Unauthorized
 from aiaas.kit.routing import request_guard
 from aiaas.platform import Platform
@@ -53,27 +53,23 @@ async def authenticate(request: Request) -> Principal:
     Once per request: a later call (another dependency that needs the caller) gets the same
     principal without charging the rate limits again.
     """
-    state = request.scope.get("state")
-    if state is not None:
-        known: Principal | None = state.get(PRINCIPAL_STATE_KEY)
-        if known is not None:
-            return known
-    platform: Platform = request.app.state.platform
+    # request.state is this dict behind attribute access; every request comes through here.
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    known: Principal | None = state.get(PRINCIPAL_STATE_KEY)
+    if known is not None:
+        return known
+    platform: Platform = request.scope["app"].state.platform
     credential = _credential(request)
     if credential.startswith("ak_"):
         principal = await platform.authenticator.from_api_key(credential)
     else:
         principal = await platform.authenticator.from_access_token(credential)
-    setattr(request.state, PRINCIPAL_STATE_KEY, principal)
-    request.state.tenant_slug = principal.tenant_slug or "-"
-    bind_context(
-        tenant_id=str(principal.tenant_id) if principal.tenant_id else None,
-        tenant_slug=principal.tenant_slug,
-        actor=Actor(type=principal.kind, id=str(principal.id), display=principal.display),
-    )
+    state[PRINCIPAL_STATE_KEY] = principal
+    state["tenant_slug"] = principal.tenant_slug or "-"
+    tenant_id, actor = principal.context_fields
+    bind_caller(tenant_id, principal.tenant_slug, actor)
     if principal.tenant_id is not None:
-        headers = await enforce_rate_limit(platform, principal)
-        setattr(request.state, HEADERS_STATE_KEY, headers)
+        state[HEADERS_STATE_KEY] = await enforce_rate_limit(platform, principal)
     return principal
 
 

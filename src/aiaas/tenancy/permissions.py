@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from uuid import UUID
+
+from aiaas.kit.context import Actor
 
 
 class Role(StrEnum):
@@ -108,6 +110,14 @@ class Principal:
     plan: str | None = None
     role: Role | None = None
     session_id: UUID | None = None
+    context_fields: tuple[str | None, Actor] = field(init=False, repr=False, compare=False)
+    """The tenant id and actor as the request context carries them, made once per principal
+    (a cached API key's principal serves every request made with the key)."""
+
+    def __post_init__(self) -> None:
+        tenant_id = str(self.tenant_id) if self.tenant_id else None
+        actor = Actor(type=self.kind, id=str(self.id), display=self.display)
+        object.__setattr__(self, "context_fields", (tenant_id, actor))
 
     @property
     def is_platform_admin(self) -> bool:
