@@ -20,7 +20,13 @@ from aiaas.backends.cache.redis_support import (
     redis_failures_as_unavailable,
 )
 from aiaas.backends.ratelimit import Limit, RateLimitResult
-from aiaas.backends.ratelimit.gcra import GcraDecision, GcraPolicy, policy_for, to_result
+from aiaas.backends.ratelimit.gcra import (
+    MICROS,
+    GcraDecision,
+    GcraPolicy,
+    policy_for,
+    to_result,
+)
 from aiaas.kit.errors import ServiceUnavailable
 
 # Mirrors gcra.decide. Time comes from the Redis server so every replica of the platform judges by
@@ -227,18 +233,18 @@ class RedisRateLimiter:
         if self._sender is None:
             self._sender = loop.create_task(self._send_batches())
         values: list[int] = await pending.future
-        results = []
-        for index, policy in enumerate(policies):
-            allowed, tat, remaining, retry_after, reset_after = values[5 * index : 5 * index + 5]
-            decision = GcraDecision(
-                allowed=allowed == 1,
-                tat_us=tat,
-                remaining=remaining,
-                retry_after_us=retry_after,
-                reset_after_us=reset_after,
+        # to_result(GcraDecision(...)) field for field, without the intermediate tuple: this runs
+        # for every bucket of every request.
+        return [
+            RateLimitResult(
+                values[offset] == 1,
+                policy.limit,
+                values[offset + 2],
+                values[offset + 3] / MICROS,
+                values[offset + 4] / MICROS,
             )
-            results.append(to_result(decision, policy))
-        return results
+            for offset, policy in zip(range(0, 5 * len(policies), 5), policies, strict=True)
+        ]
 
     async def _send_batches(self) -> None:
         try:
