@@ -9,12 +9,18 @@ PostgreSQL processes are kept on wrk's core for the run (when this user may move
 stack's core is its own, as the bare endpoint's is.
 
     python -m bench.gateway_overhead [--rounds 3] [--seconds 8] [--modes embedded,postgres]
+                                     [--baseline-src <another checkout>/src]
+
+With ``--baseline-src``, the stack of another checkout (an earlier commit, say) is served beside this
+one, on the same database and key, and measured in the same alternation: a before/after pair that
+the machine's swings do not separate.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import secrets
 import statistics
@@ -22,6 +28,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.harness import (
     BIN,
@@ -133,6 +140,17 @@ def _os_env() -> dict[str, str]:
     return dict(os.environ)
 
 
+def _stack_command(port: int) -> list[str]:
+    return [
+        str(BIN / "uvicorn"),
+        "aiaas.app:create_app",
+        "--factory",
+        "--port",
+        str(port),
+        *UVICORN,
+    ]
+
+
 def _median(results: list[WrkResult]) -> WrkResult:
     return WrkResult(
         statistics.median(r.requests_per_second for r in results),
@@ -142,7 +160,9 @@ def _median(results: list[WrkResult]) -> WrkResult:
     )
 
 
-def run_mode(mode: str, rounds: int, seconds: int, connections: int) -> dict[str, object]:
+def run_mode(
+    mode: str, rounds: int, seconds: int, connections: int, baseline_src: str | None = None
+) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="aiaas-bench-") as tmp:
         extra: dict[str, str] = {}
         scratch = None
@@ -164,27 +184,33 @@ def run_mode(mode: str, rounds: int, seconds: int, connections: int) -> dict[str
                 str(bare_port),
                 *UVICORN,
             ]
-            stack_cmd = [
-                str(BIN / "uvicorn"),
-                "aiaas.app:create_app",
-                "--factory",
-                "--port",
-                str(stack_port),
-                *UVICORN,
-            ]
+            stack_cmd = _stack_command(stack_port)
             auth = {"Authorization": f"Bearer {key}"}
             samples: dict[str, list[WrkResult]] = {
                 "bare_load": [],
                 "stack_load": [],
                 "bare_one": [],
                 "stack_one": [],
+                "baseline_load": [],
             }
             services = BACKING_SERVICES if mode == "postgres" else ()
-            with (
-                services_on_core(LOAD_CORE, services) as moved,
-                server(bare_cmd, bare_port, env, "/bare"),
-                server(stack_cmd, stack_port, env, "/healthz"),
-            ):
+            with contextlib.ExitStack() as running:
+                moved = running.enter_context(services_on_core(LOAD_CORE, services))
+                running.enter_context(server(bare_cmd, bare_port, env, "/bare"))
+                running.enter_context(server(stack_cmd, stack_port, env, "/healthz"))
+                baseline_url = None
+                if baseline_src is not None:
+                    baseline_port = free_port()
+                    baseline_cmd = [*stack_cmd[: -len(UVICORN) - 1], str(baseline_port), *UVICORN]
+                    running.enter_context(
+                        server(
+                            baseline_cmd,
+                            baseline_port,
+                            {**env, "PYTHONPATH": baseline_src},
+                            "/healthz",
+                        )
+                    )
+                    baseline_url = f"http://127.0.0.1:{baseline_port}/api/v1/auth/me"
                 if services and len(moved) < len(services):
                     print(
                         f"  note: could not keep {sorted(set(services) - set(moved))} off the "
@@ -194,9 +220,11 @@ def run_mode(mode: str, rounds: int, seconds: int, connections: int) -> dict[str
                     f"http://127.0.0.1:{bare_port}/bare",
                     f"http://127.0.0.1:{stack_port}/api/v1/auth/me",
                 )
-                # warm up both (JIT-free Python still warms caches, pools and the credential cache)
+                # warm up (JIT-free Python still warms caches, pools and the credential cache)
                 wrk(bare_url, connections=4, seconds=2, headers={})
                 wrk(stack_url, connections=4, seconds=2, headers=auth)
+                if baseline_url is not None:
+                    wrk(baseline_url, connections=4, seconds=2, headers=auth)
                 for _ in range(rounds):
                     samples["bare_load"].append(
                         wrk(bare_url, connections=connections, seconds=seconds, headers={})
@@ -204,6 +232,12 @@ def run_mode(mode: str, rounds: int, seconds: int, connections: int) -> dict[str
                     samples["stack_load"].append(
                         wrk(stack_url, connections=connections, seconds=seconds, headers=auth)
                     )
+                    if baseline_url is not None:
+                        samples["baseline_load"].append(
+                            wrk(
+                                baseline_url, connections=connections, seconds=seconds, headers=auth
+                            )
+                        )
                     samples["bare_one"].append(
                         one_connection(bare_url, count=ONE_CONNECTION_REQUESTS, headers={})
                     )
@@ -213,7 +247,16 @@ def run_mode(mode: str, rounds: int, seconds: int, connections: int) -> dict[str
         finally:
             if scratch is not None:
                 asyncio.run(_drop_db(scratch[0], scratch[1]))
-    med = {name: _median(values) for name, values in samples.items()}
+    med = {name: _median(values) for name, values in samples.items() if values}
+    baseline: dict[str, object] = {}
+    if "baseline_load" in med:
+        baseline = {
+            "baseline_src": baseline_src,
+            "baseline_load": med["baseline_load"].as_dict(),
+            "baseline_throughput_ratio": round(
+                med["baseline_load"].requests_per_second / med["bare_load"].requests_per_second, 3
+            ),
+        }
     return {
         "mode": mode,
         "bare_load": med["bare_load"].as_dict(),
@@ -228,6 +271,7 @@ def run_mode(mode: str, rounds: int, seconds: int, connections: int) -> dict[str
         "added_p99_ms_under_load": round(med["stack_load"].p99_ms - med["bare_load"].p99_ms, 3),
         "rounds": rounds,
         "errors": sum(r.errors for values in samples.values() for r in values),
+        **baseline,
     }
 
 
@@ -239,12 +283,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--modes", default="embedded,postgres")
+    parser.add_argument(
+        "--baseline-src",
+        help="the src directory of another checkout, served and measured beside this one",
+    )
     args = parser.parse_args()
     report = {
         "machine": cpu_model(),
         "date": time.strftime("%Y-%m-%d"),
         "connections": args.connections,
-        "results": [],
     }
     print(
         f"gateway overhead on {report['machine']}, {args.rounds} rounds x {args.seconds}s, "
@@ -254,15 +301,24 @@ def main() -> None:
         f"{'mode':10} {'bare rps':>10} {'stack rps':>10} {'ratio':>6} {'bare p50/p99 (1 conn)':>22} "
         f"{'stack p50/p99 (1 conn)':>23} {'added p99':>9}"
     )
+    results: list[dict[str, Any]] = []
+    report["results"] = results
     for mode in args.modes.split(","):
-        result = run_mode(mode.strip(), args.rounds, args.seconds, args.connections)
-        report["results"].append(result)  # type: ignore[attr-defined]
+        result: dict[str, Any] = run_mode(
+            mode.strip(), args.rounds, args.seconds, args.connections, args.baseline_src
+        )
+        results.append(result)
         b1, s1 = result["bare_one_connection"], result["stack_one_connection"]
         print(
-            f"{mode:10} {result['bare_load']['rps']:>10} {result['stack_load']['rps']:>10} "  # type: ignore[index]
-            f"{result['throughput_ratio']:>6} {b1['p50_ms']:>10.3f}/{b1['p99_ms']:<10.3f} "  # type: ignore[index]
+            f"{mode:10} {result['bare_load']['rps']:>10} {result['stack_load']['rps']:>10} "
+            f"{result['throughput_ratio']:>6} {b1['p50_ms']:>10.3f}/{b1['p99_ms']:<10.3f} "
             f"{s1['p50_ms']:>11.3f}/{s1['p99_ms']:<10.3f} {result['added_p99_ms_one_connection']:>9}"
-        )  # type: ignore[index]
+        )
+        if "baseline_load" in result:
+            print(
+                f"{'':10} baseline {result['baseline_load']['rps']:>10} req/s, "
+                f"ratio {result['baseline_throughput_ratio']} ({args.baseline_src})"
+            )
     print(f"saved {save('gateway_overhead', report)}")
 
 
