@@ -99,6 +99,7 @@ def test_stdlib_loggers_share_the_format(log_stream: io.StringIO) -> None:
     try:
         logging.getLogger("uvicorn.error").warning("server %s", "starting")
         logging.getLogger("sqlalchemy.engine").info("SELECT secret FROM users")  # quieted
+        logging.getLogger("sqlalchemy.orm.mapper.Mapper").info("(User|users) initialize prop id")
         logging.getLogger("uvicorn.access").info("GET / 200")  # the gateway logs access
     finally:
         reset_context()

@@ -55,10 +55,11 @@ _MAX_REDACT_DEPTH = 4
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 _STDLIB_HANDLER_NAME = "aiaas-structured"
+# All of SQLAlchemy: its ORM narrates every mapper's configuration at INFO (hundreds of lines on
+# the first query), and its engine would log statement parameters.
 _QUIET_LIBRARY_LOGGERS = (
     "uvicorn.access",
-    "sqlalchemy.engine",
-    "sqlalchemy.pool",
+    "sqlalchemy",
     "httpx",
     "httpcore",
 )
@@ -191,7 +192,7 @@ def configure_logging(telemetry: TelemetrySettings, *, stream: TextIO | None = N
         library_logger.handlers.clear()
         library_logger.propagate = True
         library_logger.setLevel(logging.NOTSET)
-    # The gateway writes its own access line; SQL at INFO would log statement parameters.
+    # The gateway writes its own access line; libraries' INFO chatter stays out of the log.
     quiet_level = logging.DEBUG if level <= logging.DEBUG else logging.WARNING
     for name in _QUIET_LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(max(quiet_level, level))
