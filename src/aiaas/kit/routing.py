@@ -206,11 +206,18 @@ class GuardedRoute(APIRoute):
             effective if effective is not None and effective.original_route is self else self
         )
         declared: Dependant = holder.dependant
-        guards = [(sub.name, guard) for sub in declared.dependencies if (guard := _guard_of(sub))]
+        guards: list[tuple[str | None, RequestGuard]] = []
+        kept: list[Dependant] = []
+        for sub in declared.dependencies:
+            guard = _guard_of(sub)
+            if guard is None:
+                kept.append(sub)
+            else:
+                guards.append((sub.name, guard))
         # A generator endpoint streams its items: FastAPI tells one from its call, so it keeps it.
         if not guards or _is_generator(declared.call):
             return super().get_route_handler()
-        holder.dependant = _without_guards(declared, [name for name, _ in guards])
+        holder.dependant = _without_guards(declared, [name for name, _ in guards], kept)
         try:
             handler = super().get_route_handler()
         finally:
@@ -228,8 +235,11 @@ def _is_generator(call: Any) -> bool:
     return inspect.isasyncgenfunction(call) or inspect.isgeneratorfunction(call)
 
 
-def _without_guards(declared: Dependant, names: list[str | None]) -> Dependant:
-    """A copy of ``declared`` whose call receives the guards' values from the request."""
+def _without_guards(
+    declared: Dependant, names: list[str | None], kept: list[Dependant]
+) -> Dependant:
+    """A copy of ``declared`` with only the ``kept`` dependencies, whose call receives the guards'
+    values (for the parameters ``names``) from the request."""
     endpoint = declared.call
     assert endpoint is not None
     request_param = declared.request_param_name or _HOISTED_REQUEST_PARAM
@@ -257,7 +267,7 @@ def _without_guards(declared: Dependant, names: list[str | None]) -> Dependant:
         call = call_sync
     return dataclasses.replace(
         declared,
-        dependencies=[sub for sub in declared.dependencies if _guard_of(sub) is None],
+        dependencies=kept,
         call=call,
         request_param_name=request_param,
     )

@@ -58,7 +58,7 @@ async def authenticate(request: Request) -> Principal:
     known: Principal | None = state.get(PRINCIPAL_STATE_KEY)
     if known is not None:
         return known
-    platform: Platform = request.scope["app"].state.platform
+    platform = await get_platform(request)
     credential = _credential(request)
     if credential.startswith("ak_"):
         principal = await platform.authenticator.from_api_key(credential)
@@ -79,6 +79,21 @@ request_guard(authenticate, authenticate)
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
+def _guard(rule: Callable[[Principal], Principal], declared: tuple[str, ...]) -> Any:
+    """A dependency giving the caller once ``rule`` admits it, declaring ``declared``.
+
+    It reads the caller straight from :func:`authenticate` (once per request), so FastAPI has no
+    level to resolve for it, and a :class:`~aiaas.kit.routing.GuardedRoute` runs it first.
+    """
+
+    async def check(request: Request) -> Principal:
+        return rule(await authenticate(request))
+
+    check.required_permissions = declared  # type: ignore[attr-defined]
+    request_guard(check, check)
+    return check
+
+
 def require(*permissions: str) -> Any:
     """Dependency: a tenant principal holding every one of ``permissions``."""
 
@@ -94,15 +109,7 @@ def require(*permissions: str) -> Any:
             )
         return principal
 
-    async def check(principal: CurrentPrincipal) -> Principal:
-        return allowed(principal)
-
-    async def guard(request: Request) -> Principal:
-        return allowed(await authenticate(request))
-
-    check.required_permissions = permissions  # type: ignore[attr-defined]
-    request_guard(check, guard)
-    return Depends(check)
+    return Depends(_guard(allowed, permissions))
 
 
 def _admin_only(principal: Principal) -> Principal:
@@ -111,17 +118,7 @@ def _admin_only(principal: Principal) -> Principal:
     return principal
 
 
-async def _platform_admin(principal: CurrentPrincipal) -> Principal:
-    return _admin_only(principal)
-
-
-async def _platform_admin_guard(request: Request) -> Principal:
-    return _admin_only(await authenticate(request))
-
-
-_platform_admin.required_permissions = ("platform_admin",)  # type: ignore[attr-defined]
-request_guard(_platform_admin, _platform_admin_guard)
-require_platform_admin: Any = Depends(_platform_admin)
+require_platform_admin: Any = Depends(_guard(_admin_only, ("platform_admin",)))
 
 
 def public(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -137,7 +134,7 @@ def _tenant_session(*, write: bool) -> Callable[..., AsyncIterator[AsyncSession]
         principal = await authenticate(request)
         if principal.tenant_id is None:
             raise Forbidden("this endpoint acts on a tenant", code="tenant_required")
-        platform: Platform = request.app.state.platform
+        platform = await get_platform(request)
         async with platform.db.transaction(principal.tenant_id, write=write) as session:
             yield session
 

@@ -20,13 +20,7 @@ from aiaas.backends.cache.redis_support import (
     redis_failures_as_unavailable,
 )
 from aiaas.backends.ratelimit import Limit, RateLimitResult
-from aiaas.backends.ratelimit.gcra import (
-    MICROS,
-    GcraDecision,
-    GcraPolicy,
-    policy_for,
-    to_result,
-)
+from aiaas.backends.ratelimit.gcra import MICROS, GcraPolicy, policy_for
 from aiaas.kit.errors import ServiceUnavailable
 
 # Mirrors gcra.decide. Time comes from the Redis server so every replica of the platform judges by
@@ -149,6 +143,22 @@ def _packed_request(
     )
 
 
+def _results(values: list[int], policies: Sequence[GcraPolicy]) -> list[RateLimitResult]:
+    """The results of the script's reply: five integers per bucket, as :func:`gcra.decide` has
+    them. ``to_result`` of that decision, field for field, without building the decision: this
+    runs for every bucket of every request."""
+    return [
+        RateLimitResult(
+            values[offset] == 1,
+            policy.limit,
+            values[offset + 2],
+            values[offset + 3] / MICROS,
+            values[offset + 4] / MICROS,
+        )
+        for offset, policy in zip(range(0, 5 * len(policies), 5), policies, strict=True)
+    ]
+
+
 def _batch_command(sha: str, batch: Sequence[_PendingHit]) -> bytes:
     """``EVALSHA sha numkeys KEYS... ARGV...`` for the batch script, in RESP."""
     key_count = sum(hit.request.key_count for hit in batch)
@@ -208,15 +218,8 @@ class RedisRateLimiter:
             reply = await self._script.run(
                 self._client, [self.redis_key(key)], [policy.emission_us, policy.limit, cost]
             )
-        allowed, tat, remaining, retry_after, reset_after = (int(v) for v in reply)
-        decision = GcraDecision(
-            allowed=allowed == 1,
-            tat_us=tat,
-            remaining=remaining,
-            retry_after_us=retry_after,
-            reset_after_us=reset_after,
-        )
-        return to_result(decision, policy)
+        (result,) = _results([int(v) for v in reply], (policy,))
+        return result
 
     async def hit_all(self, limits: Sequence[Limit], cost: int = 1) -> list[RateLimitResult]:
         """Charge every bucket or none, atomically.
@@ -227,24 +230,15 @@ class RedisRateLimiter:
         """
         policies = tuple(policy_for(item.limit, item.period_seconds, cost) for item in limits)
         loop = asyncio.get_running_loop()
-        request = _packed_request(tuple(self._prefix + item.key for item in limits), policies, cost)
+        request = _packed_request(
+            tuple(self.redis_key(item.key) for item in limits), policies, cost
+        )
         pending = _PendingHit(request, loop.create_future())
         self._pending.append(pending)
         if self._sender is None:
             self._sender = loop.create_task(self._send_batches())
         values: list[int] = await pending.future
-        # to_result(GcraDecision(...)) field for field, without the intermediate tuple: this runs
-        # for every bucket of every request.
-        return [
-            RateLimitResult(
-                values[offset] == 1,
-                policy.limit,
-                values[offset + 2],
-                values[offset + 3] / MICROS,
-                values[offset + 4] / MICROS,
-            )
-            for offset, policy in zip(range(0, 5 * len(policies), 5), policies, strict=True)
-        ]
+        return _results(values, policies)
 
     async def _send_batches(self) -> None:
         try:
