@@ -462,6 +462,56 @@ async def test_batches_share_round_trips_and_decide_each_request_in_order(
     assert [(pair[0].remaining, pair[1].allowed) for pair in later] == [(49, False), (49, False)]
 
 
+async def test_one_batch_decides_and_stores_as_the_same_requests_one_by_one(
+    redis_limiter: RedisRateLimiter, redis_client: Redis
+) -> None:
+    # Shared and separate buckets, costs 0 (a read), 1 and 3, refusals by either bucket: the
+    # script reads each bucket once and writes it once, which must change nothing.
+    def requests(a: str, b: str, c: str) -> list[tuple[list[Limit], int]]:
+        both = [Limit(a, 5, HOUR), Limit(b, 4, HOUR)]
+        return [
+            (both, 1),
+            ([Limit(c, 3, HOUR)], 3),
+            (both, 3),
+            (both, 0),
+            ([Limit(b, 4, HOUR)], 1),
+            (both, 1),
+            ([Limit(c, 3, HOUR)], 1),
+            (both, 1),
+            ([Limit(a, 5, HOUR), Limit(c, 3, HOUR)], 0),
+        ]
+
+    batched_keys, sequential_keys = [new_key() for _ in "abc"], [new_key() for _ in "abc"]
+    batched = await asyncio.gather(
+        *(redis_limiter.hit_all(limits, cost) for limits, cost in requests(*batched_keys))
+    )
+    sequential = [
+        await redis_limiter.hit_all(limits, cost) for limits, cost in requests(*sequential_keys)
+    ]
+    # the same requests in memory, where no time passes between them
+    memory = MemoryRateLimiter(clock=FakeClock())
+    expected = [run_now(memory.hit_all(limits, cost)) for limits, cost in requests(*"abc")]
+
+    def decisions(rounds: list[list[RateLimitResult]]) -> list[list[tuple[bool, int]]]:
+        return [[(result.allowed, result.remaining) for result in results] for results in rounds]
+
+    assert decisions(batched) == decisions(sequential) == decisions(expected)
+    refused = [results for results in expected if not all(r.allowed for r in results)]
+    assert len(refused) >= 2 and any(any(r.allowed for r in results) for results in refused)
+    for batched_key, sequential_key in zip(batched_keys, sequential_keys, strict=True):
+        stored = [
+            await redis_client.get(redis_limiter.redis_key(key))
+            for key in (batched_key, sequential_key)
+        ]
+        ttls = [
+            await redis_client.pttl(redis_limiter.redis_key(key))
+            for key in (batched_key, sequential_key)
+        ]
+        # the TATs were set a few milliseconds apart; each key expires when its bucket is full
+        assert abs(int(stored[0]) - int(stored[1])) < 2_000_000
+        assert abs(ttls[0] - ttls[1]) < 2_000 and ttls[0] > 0
+
+
 async def test_a_batch_survives_a_dropped_connection(
     redis_limiter: RedisRateLimiter, redis_client: Redis
 ) -> None:

@@ -54,18 +54,25 @@ return {1, new_tat, math.floor((now - allow_at) / emission), 0, new_tat - now}
 # are decided in order, each seeing the writes of the ones before it, exactly as if they had come one
 # by one. ARGV = number of requests, then per request: its number of keys, its cost, and (emission,
 # limit) per key; KEYS holds every request's keys in the same order. Five integers per key come back.
+# A batch's requests mostly share their buckets (one tenant's callers), so each bucket is read once
+# into `tats`, decided on there, and written once at the end with its last TAT: the same final
+# state as a write per request, for a fraction of Redis's time (`now` is one instant for the batch).
 _GCRA_BATCH_LUA = """
 if redis.replicate_commands then redis.replicate_commands() end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local reply = {}
+local n = 0
+local tats = {}
+local written = {}
+local order = {}
 local arg = 2
 local key_index = 1
 for _ = 1, tonumber(ARGV[1]) do
   local nkeys = tonumber(ARGV[arg])
   local cost = tonumber(ARGV[arg + 1])
   arg = arg + 2
-  local writes = {}
+  local first_key = key_index
   local all_allowed = true
   for _ = 1, nkeys do
     local key = KEYS[key_index]
@@ -74,32 +81,46 @@ for _ = 1, tonumber(ARGV[1]) do
     local limit = tonumber(ARGV[arg + 1])
     arg = arg + 2
     local tolerance = emission * limit
-    local tat = tonumber(redis.call('GET', key) or now)
-    if tat < now then tat = now end
+    local tat = tats[key]
+    if tat == nil then
+      tat = tonumber(redis.call('GET', key) or now)
+      if tat < now then tat = now end
+      tats[key] = tat
+    end
     local new_tat = tat + emission * cost
     local allow_at = new_tat - tolerance
     if now < allow_at then
       all_allowed = false
-      table.insert(reply, 0)
-      table.insert(reply, tat)
-      table.insert(reply, math.floor((now - (tat - tolerance)) / emission))
-      table.insert(reply, allow_at - now)
-      table.insert(reply, tat - now)
+      reply[n + 1] = 0
+      reply[n + 2] = tat
+      reply[n + 3] = math.floor((now - (tat - tolerance)) / emission)
+      reply[n + 4] = allow_at - now
+      reply[n + 5] = tat - now
     else
-      table.insert(writes, {key, new_tat})
-      table.insert(reply, 1)
-      table.insert(reply, new_tat)
-      table.insert(reply, math.floor((now - allow_at) / emission))
-      table.insert(reply, 0)
-      table.insert(reply, new_tat - now)
+      reply[n + 1] = 1
+      reply[n + 2] = new_tat
+      reply[n + 3] = math.floor((now - allow_at) / emission)
+      reply[n + 4] = 0
+      reply[n + 5] = new_tat - now
     end
+    n = n + 5
   end
   if all_allowed and cost > 0 then
-    for _, write in ipairs(writes) do
-      local ttl_ms = math.floor((write[2] - now + 999) / 1000)
-      redis.call('SET', write[1], string.format('%d', write[2]), 'PX', ttl_ms)
+    -- reply[.. + 2] holds each allowed bucket's new TAT, in key order
+    for index = first_key, key_index - 1 do
+      local key = KEYS[index]
+      if not written[key] then
+        written[key] = true
+        order[#order + 1] = key
+      end
+      tats[key] = reply[n - 5 * (key_index - index) + 2]
     end
   end
+end
+for _, key in ipairs(order) do
+  local tat = tats[key]
+  local ttl_ms = math.floor((tat - now + 999) / 1000)
+  redis.call('SET', key, string.format('%d', tat), 'PX', ttl_ms)
 end
 return reply
 """
