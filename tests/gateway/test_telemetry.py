@@ -4,11 +4,14 @@ sampling, OTLP/HTTP export, database spans)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import io
 import json
 import logging
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,16 +56,25 @@ def telemetry(**values: Any) -> TelemetrySettings:
     return TelemetrySettings(**values)
 
 
+@contextlib.contextmanager
+def logging_to(**values: Any) -> Iterator[io.StringIO]:
+    """Logging configured with ``values``, written to the stream given, undone on leaving."""
+    stream = io.StringIO()
+    configure_logging(telemetry(**values), stream=stream)
+    try:
+        yield stream
+    finally:
+        structlog.reset_defaults()
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if getattr(handler, "stream", None) is stream:
+                root.removeHandler(handler)
+
+
 @pytest.fixture
 def log_stream() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging(telemetry(), stream=stream)
-    yield stream
-    structlog.reset_defaults()
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "stream", None) is stream:
-            root.removeHandler(handler)
+    with logging_to() as stream:
+        yield stream
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -110,31 +122,41 @@ def test_stdlib_loggers_share_the_format(log_stream: io.StringIO) -> None:
     assert line["request_id"] == "r-2"
 
 
+def test_uvicorn_builds_no_access_line_the_gateway_replaces() -> None:
+    # uvicorn decides once per connection, by whether its access logger reaches a handler, to
+    # format an access line for every response. In a process of its own: pytest hangs capture
+    # handlers on loggers that do not propagate.
+    script = (
+        "import logging\n"
+        "from aiaas.backends.telemetry import configure_logging\n"
+        "from aiaas.config import TelemetrySettings\n"
+        "configure_logging(TelemetrySettings(log_level='INFO'))\n"
+        "print([logging.getLogger(name).hasHandlers() for name in "
+        "('uvicorn.access', 'uvicorn.error')])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[False, True]"
+
+
+def test_uvicorn_access_lines_at_debug() -> None:
+    with logging_to(log_level="DEBUG") as stream:
+        logging.getLogger("uvicorn.access").info("GET / 200")
+    assert [line["event"] for line in lines(stream)] == ["GET / 200"]
+
+
 def test_level_filters_structlog_and_stdlib() -> None:
-    stream = io.StringIO()
-    configure_logging(telemetry(log_level="WARNING"), stream=stream)
-    try:
+    with logging_to(log_level="WARNING") as stream:
         structlog.get_logger().info("hidden")
         logging.getLogger("some.library").info("hidden too")
         structlog.get_logger().warning("shown")
-    finally:
-        structlog.reset_defaults()
-        for handler in list(logging.getLogger().handlers):
-            if getattr(handler, "stream", None) is stream:
-                logging.getLogger().removeHandler(handler)
     assert [line["event"] for line in lines(stream)] == ["shown"]
 
 
 def test_console_rendering_when_json_is_off() -> None:
-    stream = io.StringIO()
-    configure_logging(telemetry(log_json=False), stream=stream)
-    try:
+    with logging_to(log_json=False) as stream:
         structlog.get_logger().info("hello_console", password="pw-123456")
-    finally:
-        structlog.reset_defaults()
-        for handler in list(logging.getLogger().handlers):
-            if getattr(handler, "stream", None) is stream:
-                logging.getLogger().removeHandler(handler)
     output = stream.getvalue()
     assert "hello_console" in output
     assert not output.lstrip().startswith("{")
@@ -176,20 +198,13 @@ def test_stdlib_extras_are_redacted(log_stream: io.StringIO) -> None:
 
 
 def test_request_logger_follows_level_and_renders_errors() -> None:
-    stream = io.StringIO()
-    configure_logging(telemetry(log_level="WARNING"), stream=stream)
-    try:
+    with logging_to(log_level="WARNING") as stream:
         access = request_logger("aiaas.access")
         access.info("http_request", status=200)
         try:
             raise KeyError("missing")
         except KeyError as exc:
             access.error("response_aborted", status=200, exc_info=exc)
-    finally:
-        structlog.reset_defaults()
-        for handler in list(logging.getLogger().handlers):
-            if getattr(handler, "stream", None) is stream:
-                logging.getLogger().removeHandler(handler)
     (line,) = lines(stream)
     assert line["event"] == "response_aborted"
     assert line["level"] == "error"
@@ -199,15 +214,8 @@ def test_request_logger_follows_level_and_renders_errors() -> None:
 
 
 def test_request_logger_renders_for_the_console() -> None:
-    stream = io.StringIO()
-    configure_logging(telemetry(log_json=False), stream=stream)
-    try:
+    with logging_to(log_json=False) as stream:
         request_logger("aiaas.access").info("http_request", status=204)
-    finally:
-        structlog.reset_defaults()
-        for handler in list(logging.getLogger().handlers):
-            if getattr(handler, "stream", None) is stream:
-                logging.getLogger().removeHandler(handler)
     output = stream.getvalue()
     assert "http_request" in output
     assert "status=204" in output

@@ -196,6 +196,11 @@ def configure_logging(telemetry: TelemetrySettings, *, stream: TextIO | None = N
     quiet_level = logging.DEBUG if level <= logging.DEBUG else logging.WARNING
     for name in _QUIET_LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(max(quiet_level, level))
+    if level > logging.DEBUG:
+        # uvicorn formats an access line's arguments for every response whenever its access
+        # logger has a handler to reach, before the level drops the line. Cut off from the root
+        # (as uvicorn's own --no-access-log leaves it), it does not even start.
+        logging.getLogger("uvicorn.access").propagate = False
 
 
 class JsonLineLogger:
