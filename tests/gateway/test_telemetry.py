@@ -200,6 +200,8 @@ def test_stdlib_extras_are_redacted(log_stream: io.StringIO) -> None:
 def test_request_logger_follows_level_and_renders_errors() -> None:
     with logging_to(log_level="WARNING") as stream:
         access = request_logger("aiaas.access")
+        assert not access.is_enabled_for(logging.INFO)
+        assert access.is_enabled_for(logging.WARNING) and access.is_enabled_for(logging.ERROR)
         access.info("http_request", status=200)
         try:
             raise KeyError("missing")
@@ -215,7 +217,9 @@ def test_request_logger_follows_level_and_renders_errors() -> None:
 
 def test_request_logger_renders_for_the_console() -> None:
     with logging_to(log_json=False) as stream:
-        request_logger("aiaas.access").info("http_request", status=204)
+        access = request_logger("aiaas.access")
+        assert access.is_enabled_for(logging.INFO) and not access.is_enabled_for(logging.DEBUG)
+        access.info("http_request", status=204)
     output = stream.getvalue()
     assert "http_request" in output
     assert "status=204" in output

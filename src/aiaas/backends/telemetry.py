@@ -210,13 +210,18 @@ class JsonLineLogger:
     written as given (no context merge, no redaction), so callers pass only safe values.
     """
 
-    __slots__ = ("_info", "_lock", "_name", "_output")
+    __slots__ = ("_info", "_level", "_lock", "_name", "_output")
 
     def __init__(self, name: str, output: TextIO, level: int) -> None:
         self._name = name
         self._output = output
+        self._level = level
         self._info = level <= logging.INFO
         self._lock = threading.Lock()
+
+    def is_enabled_for(self, level: int) -> bool:
+        """Whether a line at ``level`` (a :mod:`logging` level) would be written."""
+        return level >= self._level
 
     def info(self, event: str, **fields: Any) -> None:
         if self._info:
@@ -244,6 +249,7 @@ def request_logger(name: str) -> Any:
     It follows the level, format and output of the last :func:`configure_logging` (call that
     first). For JSON it is a :class:`JsonLineLogger`; for the console a structlog logger with a
     short chain. Neither merges the request context nor redacts: pass safe fields explicitly.
+    Both answer ``is_enabled_for(level)``, so a caller can skip building a line nobody writes.
     """
     level, json_lines, output = _logging_state or (logging.INFO, True, sys.stdout)
     if json_lines:

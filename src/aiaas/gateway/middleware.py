@@ -11,6 +11,7 @@ including CORS preflights and 413s, carry a request id and get counted and logge
 from __future__ import annotations
 
 import ipaddress
+import logging
 import random
 import re
 from collections.abc import Iterable, Sequence
@@ -166,6 +167,7 @@ class GatewayMiddleware:
         self._quiet_paths = frozenset(quiet_paths)
         # The hottest log call: a lean logger bound once (configure_logging must run first).
         self._access_log = request_logger("aiaas.access")
+        self._access_lines = self._access_log.is_enabled_for(logging.INFO)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -278,7 +280,7 @@ class GatewayMiddleware:
                 span.set_status(Status(StatusCode.ERROR))
         span.end()
         path = scope["path"]
-        if status >= 400 or path not in self._quiet_paths:
+        if self._access_lines and (status >= 400 or path not in self._quiet_paths):
             self._access_log.info(
                 "http_request",
                 method=method,
