@@ -6,11 +6,26 @@ never the raw path; ``method`` is one of the known HTTP methods or ``_OTHER``.
 
 from __future__ import annotations
 
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+from itertools import accumulate
 from typing import Any
 
+import prometheus_client.metrics
 from fastapi import FastAPI
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,51 +42,109 @@ OTHER_METHOD = "_OTHER"
 # 1 ms to 10 s: a cached answer takes a few milliseconds, an LLM round trip several seconds.
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-HTTP_REQUESTS = Counter(
-    "aiaas_http_requests_total",
-    "HTTP requests answered, by route template, status and tenant.",
-    ("method", "route", "status", "tenant"),
-)
-HTTP_REQUEST_DURATION = Histogram(
-    "aiaas_http_request_duration_seconds",
-    "Time from receiving an HTTP request to the end of its response.",
-    ("method", "route", "tenant"),
-    buckets=DURATION_BUCKETS,
-)
-HTTP_REQUESTS_IN_FLIGHT = Gauge(
-    "aiaas_http_requests_in_flight",
-    "HTTP requests being handled right now.",
-)
 RATE_LIMIT_REJECTIONS = Counter(
     "aiaas_rate_limit_rejections_total",
     "Requests rejected by a rate limit, by tenant and limit scope (tenant, api_key, login, ...).",
     ("tenant", "scope"),
 )
 
-_MAX_CACHED_SERIES = 20_000
+
+_DURATION_LABELS = ("method", "route", "tenant")
 
 
-class RequestMetrics:
-    """Records one finished request; caches the labelled children to skip label look-ups."""
+class HttpRequestCollector(Collector):
+    """The gateway's request metrics, kept as plain numbers and turned into Prometheus families
+    when scraped.
 
-    __slots__ = ("_children",)
+    ``aiaas_http_requests_total``, ``aiaas_http_request_duration_seconds`` and
+    ``aiaas_http_requests_in_flight`` change on every request. As client library metrics each
+    request took five locks and a walk over the histogram's buckets in Python; here it takes one
+    lock, and the cumulative buckets are summed only when Prometheus asks.
+    """
 
-    def __init__(self) -> None:
-        self._children: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}
+    def __init__(self, buckets: Sequence[float] = DURATION_BUCKETS) -> None:
+        self._bounds = tuple(float(bound) for bound in buckets)
+        self._bucket_labels = [*(floatToGoString(bound) for bound in self._bounds), "+Inf"]
+        self._lock = threading.Lock()
+        self._requests: dict[tuple[str, str, int, str], int] = {}
+        # per (method, route, tenant): a count per bucket (the last for +Inf), then the sum
+        self._durations: dict[tuple[str, str, str], list[float]] = {}
+        # when each series first counted (the client library's ``_created`` samples)
+        self._created: dict[tuple[Any, ...], float] = {}
+        self._in_flight = 0
 
-    def observe(self, method: str, route: str, status: int, tenant: str, seconds: float) -> None:
-        key = (method, route, status, tenant)
-        children = self._children.get(key)
-        if children is None:
-            if len(self._children) >= _MAX_CACHED_SERIES:
-                self._children.clear()
-            children = (
-                HTTP_REQUESTS.labels(method, route, str(status), tenant),
-                HTTP_REQUEST_DURATION.labels(method, route, tenant),
+    def started(self) -> None:
+        """A request began."""
+        with self._lock:
+            self._in_flight += 1
+
+    def finished(self, method: str, route: str, status: int, tenant: str, seconds: float) -> None:
+        """A request ended with ``status`` after ``seconds``."""
+        bucket = bisect_left(self._bounds, seconds)
+        with self._lock:
+            self._in_flight -= 1
+            key = (method, route, status, tenant)
+            count = self._requests.get(key)
+            if count is None:
+                count = 0
+                self._created[key] = time.time()
+            self._requests[key] = count + 1
+            histogram_key = (method, route, tenant)
+            series = self._durations.get(histogram_key)
+            if series is None:
+                series = self._durations[histogram_key] = [0] * (len(self._bounds) + 2)
+                self._created[histogram_key] = time.time()
+            series[bucket] += 1
+            series[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        """The three families, as the client library's Counter, Histogram and Gauge render them."""
+        with self._lock:
+            requests = list(self._requests.items())
+            durations = [(key, list(series)) for key, series in self._durations.items()]
+            created = dict(self._created)
+            in_flight = self._in_flight
+        # PROMETHEUS_DISABLE_CREATED_SERIES turns these off for the library's metrics too
+        with_created = getattr(prometheus_client.metrics, "_use_created", True)
+        total = CounterMetricFamily(
+            "aiaas_http_requests",
+            "HTTP requests answered, by route template, status and tenant.",
+            labels=("method", "route", "status", "tenant"),
+        )
+        for key, count in requests:
+            method, route, status, tenant = key
+            total.add_metric(
+                (method, route, str(status), tenant),
+                count,
+                created=created[key] if with_created else None,
             )
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        histogram = HistogramMetricFamily(
+            "aiaas_http_request_duration_seconds",
+            "Time from receiving an HTTP request to the end of its response.",
+            labels=_DURATION_LABELS,
+        )
+        for labels, series in durations:
+            cumulative = list(accumulate(series[:-1]))
+            histogram.add_metric(
+                labels, list(zip(self._bucket_labels, cumulative, strict=True)), series[-1]
+            )
+            if with_created:
+                histogram.samples.append(
+                    Sample(
+                        histogram.name + "_created",
+                        dict(zip(_DURATION_LABELS, labels, strict=True)),
+                        created[labels],
+                    )
+                )
+        yield total
+        yield histogram
+        yield GaugeMetricFamily(
+            "aiaas_http_requests_in_flight", "HTTP requests being handled right now.", in_flight
+        )
+
+
+HTTP_REQUEST_METRICS = HttpRequestCollector()
+REGISTRY.register(HTTP_REQUEST_METRICS)
 
 
 def normalize_method(method: str) -> str:

@@ -34,9 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aiaas.backends.telemetry import request_logger
 from aiaas.gateway.errors import code_for_status, internal_error_response, problem_response
 from aiaas.gateway.metrics import (
-    HTTP_REQUESTS_IN_FLIGHT,
+    HTTP_REQUEST_METRICS,
     NO_TENANT,
-    RequestMetrics,
     normalize_method,
     route_label,
 )
@@ -163,7 +162,7 @@ class GatewayMiddleware:
         # A provider that records nothing: a request with no incoming trace gets its span (ids for
         # the logs and for propagation) without the SDK's sampling and bookkeeping.
         self._unsampled_roots = getattr(provider, "sampler", None) is ALWAYS_OFF
-        self._metrics = RequestMetrics() if metrics else None
+        self._metrics = HTTP_REQUEST_METRICS if metrics else None
         self._quiet_paths = frozenset(quiet_paths)
         # The hottest log call: a lean logger bound once (configure_logging must run first).
         self._access_log = request_logger("aiaas.access")
@@ -220,7 +219,8 @@ class GatewayMiddleware:
             await send(message)
 
         error: BaseException | None = None
-        HTTP_REQUESTS_IN_FLIGHT.inc()
+        if self._metrics is not None:
+            self._metrics.started()
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:
@@ -237,7 +237,6 @@ class GatewayMiddleware:
             error = exc
             raise
         finally:
-            HTTP_REQUESTS_IN_FLIGHT.dec()
             if not status:
                 status = _CLIENT_CLOSED_REQUEST if error is not None else 500
             try:
@@ -262,8 +261,8 @@ class GatewayMiddleware:
         state = scope.get("state")
         tenant = (state.get("tenant_slug") if state else None) or current_context().tenant_slug
         tenant = tenant or NO_TENANT
-        if self._metrics is not None:
-            self._metrics.observe(method, route, status, tenant, elapsed)
+        if self._metrics is not None:  # also ends the request's count in flight
+            self._metrics.finished(method, route, status, tenant, elapsed)
         if span.is_recording():
             span.update_name(f"{method} {route}")
             span.set_attributes(
