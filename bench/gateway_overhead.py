@@ -4,7 +4,9 @@ The stack's trivial endpoint is ``GET /api/v1/auth/me`` called with an API key: 
 gateway (request id, tracing span, metrics, security headers, body limit), API key verification,
 tenant context and both rate limits (per key and per tenant), on the same uvicorn settings as the bare
 endpoint. Both servers are pinned to core 0 and wrk to core 1; the two are measured alternately in the
-same run, and each figure is the median of the rounds. With PostgreSQL + Redis, the local Redis and
+same run (every other round in reverse order), and each figure is the median of the rounds. The ratio
+of those medians is the headline; each round's own stack/bare ratio is printed beside it, to show
+how far the machine swung during the run. With PostgreSQL + Redis, the local Redis and
 PostgreSQL processes are kept on wrk's core for the run (when this user may move them), so that the
 stack's core is its own, as the bare endpoint's is.
 
@@ -225,18 +227,15 @@ def run_mode(
                 wrk(stack_url, connections=4, seconds=2, headers=auth)
                 if baseline_url is not None:
                     wrk(baseline_url, connections=4, seconds=2, headers=auth)
-                for _ in range(rounds):
-                    samples["bare_load"].append(
-                        wrk(bare_url, connections=connections, seconds=seconds, headers={})
-                    )
-                    samples["stack_load"].append(
-                        wrk(stack_url, connections=connections, seconds=seconds, headers=auth)
-                    )
-                    if baseline_url is not None:
-                        samples["baseline_load"].append(
-                            wrk(
-                                baseline_url, connections=connections, seconds=seconds, headers=auth
-                            )
+                loads = [("bare_load", bare_url, {}), ("stack_load", stack_url, auth)]
+                if baseline_url is not None:
+                    loads.append(("baseline_load", baseline_url, auth))
+                for number in range(rounds):
+                    # Every other round in reverse order, so that neither server always runs
+                    # first (or right after the other) as the machine's speed drifts.
+                    for name, url, headers in loads if number % 2 == 0 else loads[::-1]:
+                        samples[name].append(
+                            wrk(url, connections=connections, seconds=seconds, headers=headers)
                         )
                     samples["bare_one"].append(
                         one_connection(bare_url, count=ONE_CONNECTION_REQUESTS, headers={})
@@ -248,6 +247,12 @@ def run_mode(
             if scratch is not None:
                 asyncio.run(_drop_db(scratch[0], scratch[1]))
     med = {name: _median(values) for name, values in samples.items() if values}
+    # Each round's stack against the bare endpoint of the same round: the machine's slow drifts
+    # cancel out of these, its swings within a round do not.
+    round_ratios = sorted(
+        round(stack.requests_per_second / bare.requests_per_second, 3)
+        for bare, stack in zip(samples["bare_load"], samples["stack_load"], strict=True)
+    )
     baseline: dict[str, object] = {}
     if "baseline_load" in med:
         baseline = {
@@ -266,6 +271,8 @@ def run_mode(
         "throughput_ratio": round(
             med["stack_load"].requests_per_second / med["bare_load"].requests_per_second, 3
         ),
+        "round_ratios": round_ratios,
+        "round_ratio_median": statistics.median(round_ratios),
         "added_p50_ms_one_connection": round(med["stack_one"].p50_ms - med["bare_one"].p50_ms, 3),
         "added_p99_ms_one_connection": round(med["stack_one"].p99_ms - med["bare_one"].p99_ms, 3),
         "added_p99_ms_under_load": round(med["stack_load"].p99_ms - med["bare_load"].p99_ms, 3),
@@ -313,6 +320,10 @@ def main() -> None:
             f"{mode:10} {result['bare_load']['rps']:>10} {result['stack_load']['rps']:>10} "
             f"{result['throughput_ratio']:>6} {b1['p50_ms']:>10.3f}/{b1['p99_ms']:<10.3f} "
             f"{s1['p50_ms']:>11.3f}/{s1['p99_ms']:<10.3f} {result['added_p99_ms_one_connection']:>9}"
+        )
+        print(
+            f"{'':10} each round's stack/bare: {', '.join(map(str, result['round_ratios']))} "
+            f"(median {result['round_ratio_median']})"
         )
         if "baseline_load" in result:
             print(
