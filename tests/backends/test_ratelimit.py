@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from fractions import Fraction
 from typing import Any, TypeVar, cast
 
@@ -440,13 +441,13 @@ async def test_batches_share_round_trips_and_decide_each_request_in_order(
     redis_limiter: RedisRateLimiter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     round_trips: list[int] = []
-    real_round_trip = redis_limiter._round_trip
+    real_send = redis_limiter._send
 
-    async def counted(command: bytes) -> Any:
-        round_trips.append(len(command))
-        return await real_round_trip(command)
+    def counted(link: Any, flight: Any) -> None:
+        round_trips.append(len(flight.batch))
+        real_send(link, flight)
 
-    monkeypatch.setattr(redis_limiter, "_round_trip", counted)
+    monkeypatch.setattr(redis_limiter, "_send", counted)
     tenant, key = new_key(), new_key()
     limits = [Limit(tenant, 150, HOUR), Limit(key, 100, HOUR)]
     results = await asyncio.gather(*(redis_limiter.hit_all(limits) for _ in range(120)))
@@ -500,7 +501,7 @@ async def test_one_batch_decides_and_stores_as_the_same_requests_one_by_one(
     assert len(refused) >= 2 and any(any(r.allowed for r in results) for results in refused)
     for batched_key, sequential_key in zip(batched_keys, sequential_keys, strict=True):
         stored = [
-            await redis_client.get(redis_limiter.redis_key(key))
+            int(await redis_client.get(redis_limiter.redis_key(key)) or 0)
             for key in (batched_key, sequential_key)
         ]
         ttls = [
@@ -508,7 +509,7 @@ async def test_one_batch_decides_and_stores_as_the_same_requests_one_by_one(
             for key in (batched_key, sequential_key)
         ]
         # the TATs were set a few milliseconds apart; each key expires when its bucket is full
-        assert abs(int(stored[0]) - int(stored[1])) < 2_000_000
+        assert stored[0] > 0 and abs(stored[0] - stored[1]) < 2_000_000
         assert abs(ttls[0] - ttls[1]) < 2_000 and ttls[0] > 0
 
 
@@ -517,12 +518,74 @@ async def test_a_batch_survives_a_dropped_connection(
 ) -> None:
     key = new_key()
     first = await redis_limiter.hit_all([Limit(key, 10, HOUR)])
-    connection = redis_limiter._connection
-    assert connection is not None and connection._writer is not None
-    host, port = connection._writer.get_extra_info("sockname")[:2]
+    link = redis_limiter._link
+    assert link is not None
+    host, port = link.transport.get_extra_info("sockname")[:2]
     assert await redis_client.client_kill(f"{host}:{port}")
     second = await redis_limiter.hit_all([Limit(key, 10, HOUR)])
     assert (first[0].remaining, second[0].remaining) == (9, 8)
+    assert redis_limiter._link is not None and redis_limiter._link is not link
+    # the connection that dropped is closed on the limiter's side too
+    assert link.transport.is_closing() and not link.connection.is_connected
+
+
+PausableLimiter = Callable[
+    [float], contextlib.AbstractAsyncContextManager[tuple[RedisRateLimiter, str]]
+]
+
+
+@pytest.fixture
+def pausable(redis_url: str, redis_namespace: str, redis_client: Redis) -> PausableLimiter:
+    """``pausable(timeout)``: a limiter with that socket timeout which has answered once on the
+    key yielded with it; Redis is unpaused on leaving, whatever the test paused."""
+
+    @contextlib.asynccontextmanager
+    async def limiter_with(timeout_seconds: float) -> AsyncIterator[tuple[RedisRateLimiter, str]]:
+        client = create_client(redis_url, socket_timeout_seconds=timeout_seconds)
+        limiter = RedisRateLimiter(client, namespace=redis_namespace)
+        try:
+            key = new_key()
+            await limiter.hit_all([Limit(key, 10, HOUR)])
+            yield limiter, key
+        finally:
+            await redis_client.execute_command("CLIENT", "UNPAUSE")
+            await limiter.close()
+
+    return limiter_with
+
+
+async def test_a_batch_redis_does_not_answer_in_time_fails_and_the_next_goes_through(
+    pausable: PausableLimiter, redis_client: Redis
+) -> None:
+    async with pausable(0.2) as (limiter, key):
+        stalled = limiter._link
+        # Redis holds every write (a script that writes is one) for longer than the timeout.
+        await redis_client.execute_command("CLIENT", "PAUSE", "5000", "WRITE")
+        with pytest.raises(ServiceUnavailable) as failed:
+            await limiter.hit_all([Limit(key, 10, HOUR)])
+        assert failed.value.code == "rate_limiter_unavailable"
+        assert "in time" in str(failed.value)
+        await redis_client.execute_command("CLIENT", "UNPAUSE")
+        # The late reply lands on the dropped connection, not on the next batch.
+        after = await limiter.hit_all([Limit(key, 10, HOUR)])
+        assert stalled is not None and limiter._link is not stalled
+        # The timed-out batch may or may not have been applied by Redis once it resumed.
+        assert after[0].allowed and after[0].remaining in (7, 8)
+
+
+async def test_a_batch_after_a_long_idle_gets_one_more_try_when_it_times_out(
+    pausable: PausableLimiter, redis_client: Redis
+) -> None:
+    async with pausable(0.5) as (limiter, key):
+        idle = limiter._link
+        assert idle is not None
+        idle.last_reply -= 60  # as if nothing had come back for a minute
+        # Redis holds writes past the first try's timeout but not the second's.
+        await redis_client.execute_command("CLIENT", "PAUSE", "750", "WRITE")
+        (result,) = await limiter.hit_all([Limit(key, 10, HOUR)])
+        assert result.allowed and limiter._link is not idle
+        # the first try ran too once Redis resumed: charged twice, as the docstring warns
+        assert result.remaining in (7, 8)
 
 
 async def test_a_batch_reloads_its_script_when_redis_lost_it(
@@ -540,10 +603,12 @@ async def test_a_batch_reloads_its_script_when_redis_lost_it(
 async def test_close_releases_the_batch_connection(redis_url: str, redis_namespace: str) -> None:
     limiter = RedisRateLimiter.from_url(redis_url, namespace=redis_namespace)
     await limiter.hit_all([Limit(new_key(), 1, HOUR)])
-    connection = limiter._connection
-    assert connection is not None and connection.is_connected
+    link = limiter._link
+    assert link is not None and link.connection.is_connected
     await limiter.close()
-    assert not connection.is_connected
+    assert not link.connection.is_connected and link.transport.is_closing()
+    with pytest.raises(ServiceUnavailable):
+        await limiter.hit_all([Limit(new_key(), 1, HOUR)])
 
 
 # ---- headers ----------------------------------------------------------------------------------

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+from functools import lru_cache, partial
+from typing import Any, cast
 
+import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
 
 from aiaas.backends.cache.redis_support import (
     LuaScript,
@@ -126,6 +127,11 @@ return reply
 """
 
 _UNAVAILABLE = "rate_limiter_unavailable"
+# when the client was built without a socket timeout
+_DEFAULT_TIMEOUT_SECONDS = 5.0
+# A batch sent after this long without a reply may meet a connection that died unnoticed (as
+# redis-py's health check interval assumes): if it times out, it is sent once more.
+_IDLE_SECONDS = 30.0
 
 
 @dataclass(slots=True)
@@ -180,24 +186,67 @@ def _results(values: list[int], policies: Sequence[GcraPolicy]) -> list[RateLimi
     ]
 
 
-def _batch_command(sha: str, batch: Sequence[_PendingHit]) -> bytes:
-    """``EVALSHA sha numkeys KEYS... ARGV...`` for the batch script, in RESP."""
+def _batch_command(script: LuaScript, batch: Sequence[_PendingHit], *, with_source: bool) -> bytes:
+    """``EVALSHA sha numkeys KEYS... ARGV...`` for the batch script, in RESP; ``EVAL source ...``
+    ``with_source`` (Redis lost the script, and EVAL caches it again)."""
     key_count = sum(hit.request.key_count for hit in batch)
-    # EVALSHA, sha, numkeys, the keys, the number of requests, then 2 + 2 per key per request
+    # EVAL(SHA), the script, numkeys, the keys, the number of requests, then 2 + 2 per key per request
     words = 4 + 3 * key_count + 2 * len(batch)
-    head = b"*%d\r\n$7\r\nEVALSHA\r\n%s%s" % (
-        words,
-        _bulk(sha.encode()),
-        _bulk(b"%d" % key_count),
-    )
+    if with_source:
+        head = b"*%d\r\n$4\r\nEVAL\r\n%s" % (words, _bulk(script.source.encode()))
+    else:
+        head = b"*%d\r\n$7\r\nEVALSHA\r\n%s" % (words, _bulk(script.sha.encode()))
     return b"".join(
         [
             head,
+            _bulk(b"%d" % key_count),
             *(hit.request.keys for hit in batch),
             _bulk(b"%d" % len(batch)),
             *(hit.request.args for hit in batch),
         ]
     )
+
+
+@dataclass(slots=True)
+class _Flight:
+    """A batch sent and not yet answered."""
+
+    batch: list[_PendingHit]
+    retried: bool = False
+    """Sent once already, on a connection that dropped before it answered."""
+    with_source: bool = False
+    after_idle: bool = False
+    """Sent on a connection that had been idle long enough to have died unnoticed."""
+
+
+@dataclass(slots=True)
+class _Link:
+    """The batches' connection: opened (and authenticated) by redis-py, read by a _ReplyReader."""
+
+    connection: AbstractConnection
+    transport: asyncio.Transport
+    last_reply: float
+    """When it last answered (event loop time)."""
+
+
+class _ReplyReader(asyncio.Protocol):
+    """Reads the batches' connection once it is open: each reply is parsed as its bytes arrive and
+    handed straight to the limiter, with no reader task, stream or per-call timeout between."""
+
+    def __init__(self, on_reply: Callable[[Any], None], on_lost: Callable[[], None]) -> None:
+        self._parser = hiredis.Reader()
+        self._on_reply = on_reply
+        self._on_lost = on_lost
+
+    def data_received(self, data: bytes) -> None:
+        self._parser.feed(data)
+        reply = self._parser.gets()
+        while reply is not False:
+            self._on_reply(reply)
+            reply = self._parser.gets()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._on_lost()
 
 
 class RedisRateLimiter:
@@ -215,11 +264,19 @@ class RedisRateLimiter:
         self._prefix = f"{namespace}:rl:"
         self._script = LuaScript(_GCRA_LUA)
         self._script_batch = LuaScript(_GCRA_BATCH_LUA)
-        self._pending: list[_PendingHit] = []
-        self._sender: asyncio.Task[None] | None = None
         # Batches go out one at a time on a connection of their own: the requests that arrive
         # while one is in flight make up the next, so the busier the server, the fuller the batch.
-        self._connection: AbstractConnection | None = None
+        self._pending: list[_PendingHit] = []
+        self._flight: _Flight | None = None
+        self._retry: _Flight | None = None
+        self._flush_scheduled = False
+        self._link: _Link | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self._dropped: list[AbstractConnection] = []
+        self._deadline: asyncio.TimerHandle | None = None
+        self._closed = False
+        timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+        self._timeout_seconds: float = timeout or _DEFAULT_TIMEOUT_SECONDS
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str, max_connections: int = 50) -> RedisRateLimiter:
@@ -247,7 +304,8 @@ class RedisRateLimiter:
 
         Calls are sent together as one script call: those made in the same turn of the event loop,
         and those made while the previous batch was in flight. Under load many requests share one
-        round trip; each is still decided on its own, in order.
+        round trip; each is still decided on its own, in order. A batch whose connection drops is
+        sent once more on a fresh one (at worst a batch whose reply was lost is charged twice).
         """
         policies = tuple(policy_for(item.limit, item.period_seconds, cost) for item in limits)
         loop = asyncio.get_running_loop()
@@ -256,72 +314,171 @@ class RedisRateLimiter:
         )
         pending = _PendingHit(request, loop.create_future())
         self._pending.append(pending)
-        if self._sender is None:
-            self._sender = loop.create_task(self._send_batches())
+        if self._flight is None and not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
         values: list[int] = await pending.future
         return _results(values, policies)
 
-    async def _send_batches(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                await self._run_batch(batch)
-        finally:
-            self._sender = None
-            # Left only when this task was cancelled (shutdown): nobody would answer them.
-            stranded, self._pending = self._pending, []
-            for hit in stranded:
-                if not hit.future.done():
-                    hit.future.set_exception(
-                        ServiceUnavailable("the rate limiter stopped", code=_UNAVAILABLE)
-                    )
-
-    async def _run_batch(self, batch: list[_PendingHit]) -> None:
-        try:
-            with redis_failures_as_unavailable("the rate limiter", _UNAVAILABLE):
-                reply = await self._batch_reply(_batch_command(self._script_batch.sha, batch))
-        except BaseException as exc:
-            for hit in batch:
-                if not hit.future.done():
-                    hit.future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
+    def _flush(self) -> None:
+        """Send the next batch, unless one is in flight; connect first when needed."""
+        self._flush_scheduled = False
+        if self._flight is not None or (self._retry is None and not self._pending):
             return
-        values = [int(v) for v in reply]
-        offset = 0
-        for hit in batch:
-            size = 5 * hit.request.key_count
-            if not hit.future.done():
-                hit.future.set_result(values[offset : offset + size])
-            offset += size
+        link = self._link
+        if link is None:
+            if self._closed:
+                pending, self._pending = self._pending, []
+                _fail(pending, ServiceUnavailable("the rate limiter stopped", code=_UNAVAILABLE))
+            elif self._connecting is None:
+                self._connecting = asyncio.get_running_loop().create_task(self._connect())
+            return
+        flight = self._retry
+        if flight is None:
+            flight = _Flight(self._pending)
+            self._pending = []
+        else:
+            self._retry = None
+        self._send(link, flight)
 
-    async def _batch_reply(self, command: bytes) -> Any:
+    def _send(self, link: _Link, flight: _Flight) -> None:
+        self._flight = flight
+        loop = asyncio.get_running_loop()
+        flight.after_idle = loop.time() - link.last_reply > _IDLE_SECONDS
+        link.transport.write(
+            _batch_command(self._script_batch, flight.batch, with_source=flight.with_source)
+        )
+        self._deadline = loop.call_later(self._timeout_seconds, self._timed_out, link)
+
+    def _replied(self, link: _Link, reply: Any) -> None:
+        flight = self._flight
+        if link is not self._link or flight is None:
+            return
+        self._flight = None
+        if self._deadline is not None:
+            self._deadline.cancel()
+        link.last_reply = asyncio.get_running_loop().time()
+        if isinstance(reply, hiredis.ReplyError):
+            if str(reply).startswith("NOSCRIPT") and not flight.with_source:
+                # Redis restarted or its script cache was flushed: EVAL loads it again.
+                self._send(link, _Flight(flight.batch, flight.retried, with_source=True))
+                return
+            _fail(flight.batch, _unavailable(f"Redis answered {reply}"))
+        else:
+            values: list[int] = reply
+            offset = 0
+            for hit in flight.batch:
+                size = 5 * hit.request.key_count
+                if not hit.future.done():
+                    hit.future.set_result(values[offset : offset + size])
+                offset += size
+        if self._pending:
+            self._flush()
+
+    def _lost(self, link: _Link) -> None:
+        if link is not self._link:
+            return
+        self._drop_link()
+        flight, self._flight = self._flight, None
+        if flight is not None:
+            if flight.retried:
+                _fail(flight.batch, _unavailable("the connection to Redis dropped twice"))
+            else:
+                # A connection dropped while idle (Redis restarted, a proxy timed it out): one
+                # more try on a fresh one.
+                self._retry = _Flight(flight.batch, retried=True, with_source=flight.with_source)
+        if (self._retry is not None or self._pending) and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _timed_out(self, link: _Link) -> None:
+        if link is not self._link:
+            return
+        flight, self._flight = self._flight, None
+        if flight is not None:
+            if flight.after_idle and not flight.retried:
+                # A firewall or proxy may have dropped the idle connection without a word: one
+                # more try on a fresh one, as for a connection that closed.
+                self._retry = _Flight(flight.batch, retried=True, with_source=flight.with_source)
+            else:
+                _fail(flight.batch, _unavailable("Redis did not answer in time"))
+        # A late reply must not answer the next batch: that one goes on a fresh connection.
+        self._drop_link()
+        if self._retry is not None or self._pending:
+            self._flush()
+
+    def _drop_link(self) -> None:
+        link, self._link = self._link, None
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if link is not None:
+            link.transport.close()
+            self._dropped.append(link.connection)
+
+    async def _connect(self) -> None:
         try:
-            return await self._round_trip(command)
-        except NoScriptError:
-            # Redis restarted or its script cache was flushed: load it, then run it by SHA.
-            await self._client.script_load(self._script_batch.source)
-            return await self._round_trip(command)
-        except RedisConnectionError:
-            # A connection dropped while idle (Redis restarted, a proxy timed it out): one more
-            # try on a fresh one. At worst a batch whose reply was lost is charged twice.
-            return await self._round_trip(command)
-
-    async def _round_trip(self, command: bytes) -> Any:
-        connection = self._connection
-        if connection is None:
-            connection = self._connection = self._client.connection_pool.make_connection()
-        # Connects (again) when needed; on a failure it disconnects, so the next call reconnects.
-        await connection.send_packed_command(command, check_health=False)
-        return await connection.read_response()
+            for connection in self._dropped:
+                await connection.disconnect(nowait=True)
+            self._dropped.clear()
+            connection = self._client.connection_pool.make_connection()
+            # redis-py opens the socket and does the hand-shake (TLS, AUTH, SELECT, HELLO); the
+            # limiter then reads the socket itself.
+            await connection.connect()
+            writer = connection._writer  # the socket it opened (redis-py keeps it private)
+            if writer is None:
+                raise RedisConnectionError("the connection closed during its hand-shake")
+            link = _Link(
+                connection,
+                cast(asyncio.Transport, writer.transport),
+                asyncio.get_running_loop().time(),
+            )
+            link.transport.set_protocol(
+                _ReplyReader(partial(self._replied, link), partial(self._lost, link))
+            )
+            self._link = link
+        except Exception as exc:
+            failure = _unavailable(str(exc))
+            retry, self._retry = self._retry, None
+            pending, self._pending = self._pending, []
+            _fail(retry.batch if retry is not None else [], failure)
+            _fail(pending, failure)
+            return
+        finally:
+            self._connecting = None
+        self._flush()
 
     async def ping(self) -> None:
         """Raise ``ServiceUnavailable`` when Redis does not answer."""
         await ping_or_raise(self._client, "the rate limiter", _UNAVAILABLE)
 
     async def close(self) -> None:
-        """Close the client, the batches' connection and the connection pool."""
-        if self._connection is not None:
-            await self._connection.disconnect()
-            self._connection = None
+        """Close the batches' connection and the client's pool; calls still waiting, and any
+        made after, fail."""
+        self._closed = True
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        self._drop_link()
+        stopped = ServiceUnavailable("the rate limiter stopped", code=_UNAVAILABLE)
+        for flight in (self._flight, self._retry):
+            if flight is not None:
+                _fail(flight.batch, stopped)
+        self._flight = self._retry = None
+        pending, self._pending = self._pending, []
+        _fail(pending, stopped)
+        for connection in self._dropped:
+            await connection.disconnect(nowait=True)
+        self._dropped.clear()
         await self._client.aclose()
+
+
+def _unavailable(reason: str) -> ServiceUnavailable:
+    return ServiceUnavailable(f"the rate limiter is unavailable: {reason}", code=_UNAVAILABLE)
+
+
+def _fail(batch: Sequence[_PendingHit], error: BaseException) -> None:
+    for hit in batch:
+        if not hit.future.done():
+            hit.future.set_exception(error)
