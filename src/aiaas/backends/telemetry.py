@@ -210,13 +210,12 @@ class JsonLineLogger:
     written as given (no context merge, no redaction), so callers pass only safe values.
     """
 
-    __slots__ = ("_info", "_level", "_lock", "_name", "_output")
+    __slots__ = ("_level", "_lock", "_name", "_output")
 
     def __init__(self, name: str, output: TextIO, level: int) -> None:
         self._name = name
         self._output = output
         self._level = level
-        self._info = level <= logging.INFO
         self._lock = threading.Lock()
 
     def is_enabled_for(self, level: int) -> bool:
@@ -224,7 +223,7 @@ class JsonLineLogger:
         return level >= self._level
 
     def info(self, event: str, **fields: Any) -> None:
-        if self._info:
+        if self._level <= logging.INFO:
             self._emit("info", event, fields)
 
     def error(self, event: str, *, exc_info: BaseException | None = None, **fields: Any) -> None:

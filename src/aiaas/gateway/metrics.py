@@ -66,11 +66,11 @@ class HttpRequestCollector(Collector):
         self._bounds = tuple(float(bound) for bound in buckets)
         self._bucket_labels = [*(floatToGoString(bound) for bound in self._bounds), "+Inf"]
         self._lock = threading.Lock()
-        self._requests: dict[tuple[str, str, int, str], int] = {}
-        # per (method, route, tenant): a count per bucket (the last for +Inf), then the sum
+        # Each series also keeps when it first counted (the client library's ``_created``).
+        # per (method, route, status, tenant): [count, created]
+        self._requests: dict[tuple[str, str, int, str], list[float]] = {}
+        # per (method, route, tenant): a count per bucket (the last for +Inf), the sum, created
         self._durations: dict[tuple[str, str, str], list[float]] = {}
-        # when each series first counted (the client library's ``_created`` samples)
-        self._created: dict[tuple[Any, ...], float] = {}
         self._in_flight = 0
 
     def started(self) -> None:
@@ -83,26 +83,22 @@ class HttpRequestCollector(Collector):
         bucket = bisect_left(self._bounds, seconds)
         with self._lock:
             self._in_flight -= 1
-            key = (method, route, status, tenant)
-            count = self._requests.get(key)
-            if count is None:
-                count = 0
-                self._created[key] = time.time()
-            self._requests[key] = count + 1
-            histogram_key = (method, route, tenant)
-            series = self._durations.get(histogram_key)
+            counter = self._requests.get((method, route, status, tenant))
+            if counter is None:
+                counter = self._requests[(method, route, status, tenant)] = [0, time.time()]
+            counter[0] += 1
+            series = self._durations.get((method, route, tenant))
             if series is None:
-                series = self._durations[histogram_key] = [0] * (len(self._bounds) + 2)
-                self._created[histogram_key] = time.time()
+                series = [0.0] * (len(self._bounds) + 2) + [time.time()]
+                self._durations[(method, route, tenant)] = series
             series[bucket] += 1
-            series[-1] += seconds
+            series[-2] += seconds
 
     def collect(self) -> Iterator[Metric]:
         """The three families, as the client library's Counter, Histogram and Gauge render them."""
         with self._lock:
-            requests = list(self._requests.items())
+            requests = [(key, list(counter)) for key, counter in self._requests.items()]
             durations = [(key, list(series)) for key, series in self._durations.items()]
-            created = dict(self._created)
             in_flight = self._in_flight
         # PROMETHEUS_DISABLE_CREATED_SERIES turns these off for the library's metrics too
         with_created = getattr(prometheus_client.metrics, "_use_created", True)
@@ -111,12 +107,11 @@ class HttpRequestCollector(Collector):
             "HTTP requests answered, by route template, status and tenant.",
             labels=("method", "route", "status", "tenant"),
         )
-        for key, count in requests:
-            method, route, status, tenant = key
+        for (method, route, status, tenant), (count, created) in requests:
             total.add_metric(
                 (method, route, str(status), tenant),
                 count,
-                created=created[key] if with_created else None,
+                created=created if with_created else None,
             )
         histogram = HistogramMetricFamily(
             "aiaas_http_request_duration_seconds",
@@ -124,16 +119,17 @@ class HttpRequestCollector(Collector):
             labels=_DURATION_LABELS,
         )
         for labels, series in durations:
-            cumulative = list(accumulate(series[:-1]))
+            *counts, total_seconds, created = series
+            cumulative = list(accumulate(counts))
             histogram.add_metric(
-                labels, list(zip(self._bucket_labels, cumulative, strict=True)), series[-1]
+                labels, list(zip(self._bucket_labels, cumulative, strict=True)), total_seconds
             )
             if with_created:
                 histogram.samples.append(
                     Sample(
                         histogram.name + "_created",
                         dict(zip(_DURATION_LABELS, labels, strict=True)),
-                        created[labels],
+                        created,
                     )
                 )
         yield total

@@ -328,8 +328,9 @@ class RedisRateLimiter:
         link = self._link
         if link is None:
             if self._closed:
-                pending, self._pending = self._pending, []
-                _fail(pending, ServiceUnavailable("the rate limiter stopped", code=_UNAVAILABLE))
+                self._fail_waiting(
+                    ServiceUnavailable("the rate limiter stopped", code=_UNAVAILABLE)
+                )
             elif self._connecting is None:
                 self._connecting = asyncio.get_running_loop().create_task(self._connect())
             return
@@ -361,7 +362,8 @@ class RedisRateLimiter:
         if isinstance(reply, hiredis.ReplyError):
             if str(reply).startswith("NOSCRIPT") and not flight.with_source:
                 # Redis restarted or its script cache was flushed: EVAL loads it again.
-                self._send(link, _Flight(flight.batch, flight.retried, with_source=True))
+                flight.with_source = True
+                self._send(link, flight)
                 return
             _fail(flight.batch, _unavailable(f"Redis answered {reply}"))
         else:
@@ -376,36 +378,29 @@ class RedisRateLimiter:
             self._flush()
 
     def _lost(self, link: _Link) -> None:
-        if link is not self._link:
-            return
-        self._drop_link()
-        flight, self._flight = self._flight, None
-        if flight is not None:
-            if flight.retried:
-                _fail(flight.batch, _unavailable("the connection to Redis dropped twice"))
-            else:
-                # A connection dropped while idle (Redis restarted, a proxy timed it out): one
-                # more try on a fresh one.
-                self._retry = _Flight(flight.batch, retried=True, with_source=flight.with_source)
-        if (self._retry is not None or self._pending) and not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        # A connection that dropped (Redis restarted, a proxy timed it out) gets one more try.
+        if link is self._link:
+            self._abandon_link(retry=True, reason="the connection to Redis dropped")
 
     def _timed_out(self, link: _Link) -> None:
-        if link is not self._link:
-            return
+        # Only after a long idle: a firewall may have cut the connection without a word.
+        if link is self._link:
+            retry = self._flight is not None and self._flight.after_idle
+            self._abandon_link(retry=retry, reason="Redis did not answer in time")
+
+    def _abandon_link(self, *, retry: bool, reason: str) -> None:
+        """Give up the connection; its batch in flight goes once more on a fresh one when
+        ``retry`` (and it has not been sent twice already), else fails with ``reason``. A late
+        reply can then never answer the next batch."""
         flight, self._flight = self._flight, None
-        if flight is not None:
-            if flight.after_idle and not flight.retried:
-                # A firewall or proxy may have dropped the idle connection without a word: one
-                # more try on a fresh one, as for a connection that closed.
-                self._retry = _Flight(flight.batch, retried=True, with_source=flight.with_source)
-            else:
-                _fail(flight.batch, _unavailable("Redis did not answer in time"))
-        # A late reply must not answer the next batch: that one goes on a fresh connection.
         self._drop_link()
-        if self._retry is not None or self._pending:
-            self._flush()
+        if flight is not None:
+            if retry and not flight.retried:
+                flight.retried = True
+                self._retry = flight
+            else:
+                _fail(flight.batch, _unavailable(reason))
+        self._flush()
 
     def _drop_link(self) -> None:
         link, self._link = self._link, None
@@ -438,15 +433,20 @@ class RedisRateLimiter:
             )
             self._link = link
         except Exception as exc:
-            failure = _unavailable(str(exc))
-            retry, self._retry = self._retry, None
-            pending, self._pending = self._pending, []
-            _fail(retry.batch if retry is not None else [], failure)
-            _fail(pending, failure)
+            self._fail_waiting(_unavailable(str(exc)))
             return
         finally:
             self._connecting = None
         self._flush()
+
+    def _fail_waiting(self, error: ServiceUnavailable) -> None:
+        """Fail every call still waiting: the batch in flight, the one to resend, the pending."""
+        for flight in (self._flight, self._retry):
+            if flight is not None:
+                _fail(flight.batch, error)
+        self._flight = self._retry = None
+        pending, self._pending = self._pending, []
+        _fail(pending, error)
 
     async def ping(self) -> None:
         """Raise ``ServiceUnavailable`` when Redis does not answer."""
@@ -461,13 +461,7 @@ class RedisRateLimiter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._connecting
         self._drop_link()
-        stopped = ServiceUnavailable("the rate limiter stopped", code=_UNAVAILABLE)
-        for flight in (self._flight, self._retry):
-            if flight is not None:
-                _fail(flight.batch, stopped)
-        self._flight = self._retry = None
-        pending, self._pending = self._pending, []
-        _fail(pending, stopped)
+        self._fail_waiting(ServiceUnavailable("the rate limiter stopped", code=_UNAVAILABLE))
         for connection in self._dropped:
             await connection.disconnect(nowait=True)
         self._dropped.clear()
