@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,8 +50,16 @@ from aiaas.router.intent_dense import DEFAULT_SPEC, DenseHead, DenseHeadOptions,
 ROOT = Path(__file__).resolve().parents[2]
 LATENCY_MESSAGES = 200
 OOS_INTENTS = 10
-VARIANTS = ("baseline", "sparse", "embeddings-lr", "embeddings-mlp", "concat-svm", "hybrid")
-EMBEDDING_VARIANTS = {"embeddings-lr", "embeddings-mlp", "concat-svm", "hybrid"}
+VARIANTS = (
+    "baseline",
+    "sparse",
+    "embeddings-lr",
+    "embeddings-mlp",
+    "concat-svm",
+    "hybrid",
+    "hybrid-always",
+)
+EMBEDDING_VARIANTS = {"embeddings-lr", "embeddings-mlp", "concat-svm", "hybrid", "hybrid-always"}
 
 Examples = list[tuple[str, str]]
 
@@ -179,8 +187,14 @@ def baseline(train: Examples, test: Examples) -> Result:
     )
 
 
-def product(method: Method, train: Examples, test: Examples) -> tuple[Result, IntentModel]:
+def product(
+    method: Method, train: Examples, test: Examples, *, always_encode: bool = False
+) -> tuple[Result, IntentModel]:
+    """The platform's classifier with its defaults; ``always_encode``: a hybrid model without
+    early exits (every message through the encoder), to show what they cost."""
     options = IntentTrainingOptions(method=method)
+    if always_encode:
+        options = replace(options, early_exit_confidence=None)
     model, seconds = timed(lambda: IntentClassifier.train(train, seed=0, options=options))
     predictor = Predictor(lambda texts: [p.label for p in model.predict_batch(texts)])
     info = model.info
@@ -189,6 +203,9 @@ def product(method: Method, train: Examples, test: Examples) -> tuple[Result, In
         f"own holdout: acc {val.get('accuracy', 0):.4f}; threshold {info.threshold:.3f}; "
         f"artifact {len(model.to_bytes()) / 1e6:.1f} MB"
     )
+    if method == "hybrid":
+        share = model.encoded_share([text for text, _ in test])
+        notes += f"; encoder run for {share * 100:.1f}% of messages"
     pooled = (
         f", layers {', '.join(map(str, DEFAULT_SPEC.pooled))} mean-pooled side by side"
         if len(DEFAULT_SPEC.pooled) > 1
@@ -197,8 +214,15 @@ def product(method: Method, train: Examples, test: Examples) -> tuple[Result, In
     title = {
         "sparse": "platform `sparse`: TF-IDF word 1-3 + char 2-5, linear SVM, calibrated",
         "hybrid": "platform `hybrid`: `sparse` + MLP on MiniLM-L6 embeddings (first"
-        f" {DEFAULT_SPEC.layers} layers, int8 ONNX{pooled}), calibrated ensemble",
+        f" {DEFAULT_SPEC.layers} layers, first {DEFAULT_SPEC.max_tokens} tokens, int8"
+        f" ONNX{pooled}), calibrated ensemble",
     }[method]
+    if method == "hybrid":
+        title += (
+            ", every message encoded"
+            if always_encode
+            else f", sparse answer kept at confidence >= {options.early_exit_confidence}"
+        )
     return score(title, method, predictor, seconds, test, notes), model
 
 
@@ -399,8 +423,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             emb = Embedded(train, test)
         if variant == "baseline":
             results.append(baseline(train, test))
-        elif variant in ("sparse", "hybrid"):
-            results.append(product("sparse" if variant == "sparse" else "hybrid", train, test)[0])
+        elif variant in ("sparse", "hybrid", "hybrid-always"):
+            method: Method = "sparse" if variant == "sparse" else "hybrid"
+            always = variant == "hybrid-always"
+            results.append(product(method, train, test, always_encode=always)[0])
         elif variant == "embeddings-lr" and emb is not None:
             results.append(embeddings_lr(emb, train, test))
         elif variant == "embeddings-mlp" and emb is not None:

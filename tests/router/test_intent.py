@@ -4,6 +4,7 @@ out-of-scope, the pickle-free artifact, determinism and the errors it answers ba
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import itertools
 import random
@@ -23,6 +24,7 @@ from aiaas.router.intent import (
     InvalidTrainingData,
     train_in_background,
 )
+from aiaas.router.intent_calibration import combine, combine_with_early_exit
 from aiaas.router.intent_dense import (
     DEFAULT_SPEC,
     DenseHeadOptions,
@@ -124,6 +126,9 @@ def test_metadata_names_method_labels_and_validation(model: IntentModel) -> None
     assert 0.0 < model.threshold < 1.0
     assert info.options["method"] == "sparse"
     assert "dense" not in info.options
+    assert "early_exit_confidence" not in info.options
+    assert info.early_exit is None
+    assert model.encoded_share([text for text, _ in HELD_OUT]) == 0.0
 
 
 def test_unrelated_message_is_out_of_scope(model: IntentModel) -> None:
@@ -346,4 +351,123 @@ def test_hybrid_model_of_an_earlier_encoder_depth_predicts_with_that_depth() -> 
     meta["info"]["encoder"] = meta["info"]["encoder"].replace(DEFAULT_SPEC.key, earlier.key)
     loaded = IntentModel.from_bytes(intent_artifact.pack(meta, arrays))
     assert loaded._encoder is not None and loaded._encoder.spec == earlier
+    assert loaded.predict(HELD_OUT[0][0]).label in loaded.labels
+
+
+def test_early_exit_combines_only_the_rows_the_first_scorer_is_unsure_of() -> None:
+    first = np.array([[4.0, 0.0, 0.0], [0.2, 0.1, 0.0], [0.0, 0.0, 9.0]], dtype=np.float32)
+    second = np.array([[0.0, 3.0, 0.0], [0.0, 2.0, 0.0], [1.0, 0.0, 0.0]], dtype=np.float32)
+    temperatures, weights = (1.0, 0.5), (0.4, 0.6)
+    asked: list[list[int]] = []
+
+    def others(rows: np.ndarray) -> list[np.ndarray]:
+        asked.append(rows.tolist())
+        return [second[rows]]
+
+    probabilities, combined = combine_with_early_exit(first, others, temperatures, weights, 0.9)
+    assert asked == [[1]] and combined.tolist() == [1]
+    alone = combine([first], temperatures[:1], (1.0,))
+    both = combine([first, second], temperatures, weights)
+    np.testing.assert_allclose(probabilities[[0, 2]], alone[[0, 2]], rtol=1e-6)
+    np.testing.assert_allclose(probabilities[1], both[1], rtol=1e-6)
+    assert alone[0].max() >= 0.9 > alone[1].max()
+
+    asked.clear()
+    everything, combined = combine_with_early_exit(first, others, temperatures, weights, None)
+    assert asked == [[0, 1, 2]] and combined.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(everything, both, rtol=1e-6)
+
+    asked.clear()
+    sure = combine_with_early_exit(first[[0]], others, temperatures, weights, 0.9)[0]
+    assert asked == [] and sure.shape == (1, 3)
+
+
+@pytest.mark.parametrize("confidence", [0.0, -0.5, 1.5])
+def test_early_exit_confidence_must_be_a_probability(confidence: float) -> None:
+    options = IntentTrainingOptions(method="sparse", early_exit_confidence=confidence)
+    with pytest.raises(InvalidTrainingData, match="early_exit_confidence"):
+        IntentClassifier.train(synthetic(), options=options)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not embeddings_available(), reason="router-embeddings extra not installed")
+def test_hybrid_runs_the_encoder_only_where_the_sparse_scorer_is_unsure() -> None:
+    options = IntentTrainingOptions(
+        method="hybrid",
+        dense=DenseHeadOptions(epochs=5, min_steps=20, hidden=64),
+        early_exit_confidence=0.8,
+    )
+    model = IntentClassifier.train(list(itertools.islice(synthetic(), 120)), options=options)
+    assert model.info.early_exit == 0.8
+    assert model.info.options["early_exit_confidence"] == 0.8
+    assert model.info.validation is not None
+    assert 0.0 <= model.info.validation["encoded_share"] <= 1.0
+    texts = [text for text, _ in HELD_OUT] + ["zxqv wobble frimp", "where is my new debit card"]
+
+    encoder = model._encoder
+    assert encoder is not None
+    encoded: list[str] = []
+    real_encode = encoder.encode
+
+    def counting_encode(batch: list[str], progress: Any = None) -> np.ndarray:
+        encoded.extend(batch)
+        return real_encode(batch, progress)
+
+    always = IntentModel(
+        dataclasses.replace(model.info, early_exit=None),
+        model._features,
+        model._sparse,
+        model._dense,
+        encoder,
+    )
+    sparse_alone = combine(
+        [model._sparse.scores(model._features.blocks(texts))], model.info.temperatures[:1], (1.0,)
+    )
+    unsure = [text for text, row in zip(texts, sparse_alone, strict=True) if row.max() < 0.8]
+    assert 0 < len(unsure) < len(texts)  # the check below needs both kinds
+
+    encoder.encode = counting_encode  # type: ignore[method-assign]
+    try:
+        probabilities = model.probabilities(texts)
+        assert encoded == unsure
+        assert model.encoded_share(texts) == len(unsure) / len(texts)
+        encoded.clear()
+        combined_everywhere = always.probabilities(texts)
+        assert encoded == texts
+    finally:
+        del encoder.encode
+    for text, row, sparse_row, full_row in zip(
+        texts, probabilities, sparse_alone, combined_everywhere, strict=True
+    ):
+        expected = full_row if text in unsure else sparse_row
+        np.testing.assert_allclose(row, expected, atol=1e-6)
+
+    loaded = IntentModel.from_bytes(model.to_bytes())
+    assert loaded.info.early_exit == 0.8
+    np.testing.assert_allclose(loaded.probabilities(texts), probabilities, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not embeddings_available(), reason="router-embeddings extra not installed")
+def test_hybrid_model_from_before_early_exits_combines_every_message() -> None:
+    meta, arrays = _small_hybrid_artifact()
+    assert meta["info"]["early_exit"] == 0.9
+    del meta["info"]["early_exit"]  # what models trained before early exits stored
+    loaded = IntentModel.from_bytes(intent_artifact.pack(meta, arrays))
+    assert loaded.info.early_exit is None
+    texts = [text for text, _ in HELD_OUT]
+    assert loaded.encoded_share(texts) == 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not embeddings_available(), reason="router-embeddings extra not installed")
+def test_hybrid_model_of_an_earlier_token_limit_predicts_with_that_limit() -> None:
+    meta, arrays = _small_hybrid_artifact()
+    earlier = EncoderSpec(max_tokens=128)
+    assert earlier != DEFAULT_SPEC
+    # what models trained before the encoder read 32 tokens recorded
+    meta["info"]["encoder"] = meta["info"]["encoder"].replace(DEFAULT_SPEC.key, earlier.key)
+    loaded = IntentModel.from_bytes(intent_artifact.pack(meta, arrays))
+    assert loaded._encoder is not None and loaded._encoder.spec == earlier
+    assert len(loaded._encoder.tokens(["word " * 200])[0]) == 128
     assert loaded.predict(HELD_OUT[0][0]).label in loaded.labels

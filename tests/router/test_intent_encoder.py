@@ -146,6 +146,12 @@ def test_a_stored_key_names_its_spec_back() -> None:
     for layers in range(1, 7):
         assert spec_for_key(EncoderSpec(layers=layers).key) == EncoderSpec(layers=layers)
     assert spec_for_key(DEFAULT_SPEC.key) == DEFAULT_SPEC
+    # models trained before the encoder read 32 tokens read 128
+    for layers in (3, 6):
+        earlier = EncoderSpec(layers=layers, max_tokens=128)
+        assert earlier.key != EncoderSpec(layers=layers).key
+        assert spec_for_key(earlier.key) == earlier
+    assert spec_for_key(EncoderSpec(max_tokens=64).key) is None
     assert spec_for_key(EncoderSpec(layers=3, pooled_layers=(1, 3)).key) is None
     assert spec_for_key("another-encoder onnx-r1 int8 layers=3 max_tokens=128") is None
 

@@ -2,12 +2,13 @@
 
 Each scorer's raw scores are divided by a temperature fitted on held-out examples (the one that
 minimises their negative log-likelihood), so a confidence of 0.8 means about 80 % right. A hybrid
-model multiplies its scorers' calibrated distributions (weighted geometric mean) and renormalises.
+model multiplies its scorers' calibrated distributions (weighted geometric mean) and renormalises,
+except where its first scorer alone is already sure enough (:func:`combine_with_early_exit`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +58,30 @@ def combine(
     for member, temperature, weight in zip(scores, temperatures, weights, strict=True):
         total += weight * _log_softmax(member.astype(np.float64) / temperature)
     return np.exp(_log_softmax(total)).astype(np.float32)
+
+
+def combine_with_early_exit(
+    first: FloatArray,
+    others: Callable[[IntArray], Sequence[FloatArray]],
+    temperatures: Sequence[float],
+    weights: Sequence[float],
+    exit_confidence: float | None,
+) -> tuple[FloatArray, IntArray]:
+    """:func:`combine`, asking for the other scorers' scores only where the first is unsure.
+
+    A row whose calibrated first-scorer confidence reaches ``exit_confidence`` keeps that
+    scorer's distribution; the others are scored (``others(rows)``, one array per scorer, for
+    those rows only) and combined for the rest. ``None`` combines every row. Returns the
+    probabilities and the rows that were combined.
+    """
+    if exit_confidence is None:
+        rows = np.arange(first.shape[0])
+        return combine([first, *others(rows)], temperatures, weights), rows
+    probabilities = combine([first], temperatures[:1], (1.0,))
+    rows = np.flatnonzero(probabilities.max(axis=1) < exit_confidence)
+    if len(rows):
+        probabilities[rows] = combine([first[rows], *others(rows)], temperatures, weights)
+    return probabilities, rows
 
 
 def _log_softmax(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
