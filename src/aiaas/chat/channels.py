@@ -33,7 +33,7 @@ from aiaas.kit.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-WIDGET_TOKEN = "widget"  # nosec B105: the name of a token kind, not a secret
+WIDGET_TOKEN = "widget"  # nosec B105  # the name of a token kind, not a secret
 SIGNATURE_HEADER = "x-aiaas-signature"
 TIMESTAMP_HEADER = "x-aiaas-timestamp"
 TENANT_HEADER = "x-aiaas-tenant"

@@ -15,7 +15,7 @@ CLOSE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_UNAUTHORIZED = 4401
 
-TOKEN = "token"  # nosec B105: the name of a message field, not a secret
+TOKEN = "token"  # nosec B105  # the name of a message field, not a secret
 NON_ESSENTIAL = frozenset({"typing", "presence", "ping", "pong"})
 """Frames that may be dropped under backpressure: the client loses nothing it cannot recover."""
 

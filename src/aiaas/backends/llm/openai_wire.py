@@ -222,7 +222,7 @@ class _HttpxTransport:
     def __init__(self, headers: dict[str, str]) -> None:
         self._client = httpx.AsyncClient(
             headers=headers,
-            timeout=None,  # noqa: S113  # nosec B113 - every call runs in the provider's own timeout scope
+            timeout=None,  # noqa: S113  # nosec B113  # every call runs in the provider's own timeout scope
             limits=httpx.Limits(max_connections=_POOL_SIZE, max_keepalive_connections=_POOL_SIZE),
             trust_env=True,
             follow_redirects=True,  # as aiohttp does (and as the openai client did)
