@@ -191,10 +191,10 @@ def product(
     method: Method, train: Examples, test: Examples, *, always_encode: bool = False
 ) -> tuple[Result, IntentModel]:
     """The platform's classifier with its defaults; ``always_encode``: a hybrid model without
-    early exits (every message through the encoder), to show what they cost."""
+    encoder skips (every message through the encoder), to show what they cost."""
     options = IntentTrainingOptions(method=method)
     if always_encode:
-        options = replace(options, early_exit_confidence=None)
+        options = replace(options, skip_encoder_confidence=None)
     model, seconds = timed(lambda: IntentClassifier.train(train, seed=0, options=options))
     predictor = Predictor(lambda texts: [p.label for p in model.predict_batch(texts)])
     info = model.info
@@ -221,7 +221,7 @@ def product(
         title += (
             ", every message encoded"
             if always_encode
-            else f", sparse answer kept at confidence >= {options.early_exit_confidence}"
+            else f", sparse answer kept at confidence >= {options.skip_encoder_confidence}"
         )
     return score(title, method, predictor, seconds, test, notes), model
 

@@ -24,7 +24,7 @@ from aiaas.router.intent import (
     InvalidTrainingData,
     train_in_background,
 )
-from aiaas.router.intent_calibration import combine, combine_with_early_exit
+from aiaas.router.intent_calibration import combine, combine_where_unsure
 from aiaas.router.intent_dense import (
     DEFAULT_SPEC,
     DenseHeadOptions,
@@ -126,8 +126,8 @@ def test_metadata_names_method_labels_and_validation(model: IntentModel) -> None
     assert 0.0 < model.threshold < 1.0
     assert info.options["method"] == "sparse"
     assert "dense" not in info.options
-    assert "early_exit_confidence" not in info.options
-    assert info.early_exit is None
+    assert "skip_encoder_confidence" not in info.options
+    assert info.skip_encoder is None
     assert model.encoded_share([text for text, _ in HELD_OUT]) == 0.0
 
 
@@ -354,7 +354,7 @@ def test_hybrid_model_of_an_earlier_encoder_depth_predicts_with_that_depth() -> 
     assert loaded.predict(HELD_OUT[0][0]).label in loaded.labels
 
 
-def test_early_exit_combines_only_the_rows_the_first_scorer_is_unsure_of() -> None:
+def test_only_the_rows_the_first_scorer_is_unsure_of_are_combined() -> None:
     first = np.array([[4.0, 0.0, 0.0], [0.2, 0.1, 0.0], [0.0, 0.0, 9.0]], dtype=np.float32)
     second = np.array([[0.0, 3.0, 0.0], [0.0, 2.0, 0.0], [1.0, 0.0, 0.0]], dtype=np.float32)
     temperatures, weights = (1.0, 0.5), (0.4, 0.6)
@@ -364,7 +364,7 @@ def test_early_exit_combines_only_the_rows_the_first_scorer_is_unsure_of() -> No
         asked.append(rows.tolist())
         return [second[rows]]
 
-    probabilities, combined = combine_with_early_exit(first, others, temperatures, weights, 0.9)
+    probabilities, combined = combine_where_unsure(first, others, temperatures, weights, 0.9)
     assert asked == [[1]] and combined.tolist() == [1]
     alone = combine([first], temperatures[:1], (1.0,))
     both = combine([first, second], temperatures, weights)
@@ -373,19 +373,19 @@ def test_early_exit_combines_only_the_rows_the_first_scorer_is_unsure_of() -> No
     assert alone[0].max() >= 0.9 > alone[1].max()
 
     asked.clear()
-    everything, combined = combine_with_early_exit(first, others, temperatures, weights, None)
+    everything, combined = combine_where_unsure(first, others, temperatures, weights, None)
     assert asked == [[0, 1, 2]] and combined.tolist() == [0, 1, 2]
     np.testing.assert_allclose(everything, both, rtol=1e-6)
 
     asked.clear()
-    sure = combine_with_early_exit(first[[0]], others, temperatures, weights, 0.9)[0]
+    sure = combine_where_unsure(first[[0]], others, temperatures, weights, 0.9)[0]
     assert asked == [] and sure.shape == (1, 3)
 
 
 @pytest.mark.parametrize("confidence", [0.0, -0.5, 1.5])
-def test_early_exit_confidence_must_be_a_probability(confidence: float) -> None:
-    options = IntentTrainingOptions(method="sparse", early_exit_confidence=confidence)
-    with pytest.raises(InvalidTrainingData, match="early_exit_confidence"):
+def test_skip_encoder_confidence_must_be_a_probability(confidence: float) -> None:
+    options = IntentTrainingOptions(method="sparse", skip_encoder_confidence=confidence)
+    with pytest.raises(InvalidTrainingData, match="skip_encoder_confidence"):
         IntentClassifier.train(synthetic(), options=options)
 
 
@@ -395,11 +395,11 @@ def test_hybrid_runs_the_encoder_only_where_the_sparse_scorer_is_unsure() -> Non
     options = IntentTrainingOptions(
         method="hybrid",
         dense=DenseHeadOptions(epochs=5, min_steps=20, hidden=64),
-        early_exit_confidence=0.8,
+        skip_encoder_confidence=0.8,
     )
     model = IntentClassifier.train(list(itertools.islice(synthetic(), 120)), options=options)
-    assert model.info.early_exit == 0.8
-    assert model.info.options["early_exit_confidence"] == 0.8
+    assert model.info.skip_encoder == 0.8
+    assert model.info.options["skip_encoder_confidence"] == 0.8
     assert model.info.validation is not None
     assert 0.0 <= model.info.validation["encoded_share"] <= 1.0
     texts = [text for text, _ in HELD_OUT] + ["zxqv wobble frimp", "where is my new debit card"]
@@ -414,7 +414,7 @@ def test_hybrid_runs_the_encoder_only_where_the_sparse_scorer_is_unsure() -> Non
         return real_encode(batch, progress)
 
     always = IntentModel(
-        dataclasses.replace(model.info, early_exit=None),
+        dataclasses.replace(model.info, skip_encoder=None),
         model._features,
         model._sparse,
         model._dense,
@@ -443,18 +443,18 @@ def test_hybrid_runs_the_encoder_only_where_the_sparse_scorer_is_unsure() -> Non
         np.testing.assert_allclose(row, expected, atol=1e-6)
 
     loaded = IntentModel.from_bytes(model.to_bytes())
-    assert loaded.info.early_exit == 0.8
+    assert loaded.info.skip_encoder == 0.8
     np.testing.assert_allclose(loaded.probabilities(texts), probabilities, atol=1e-5)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not embeddings_available(), reason="router-embeddings extra not installed")
-def test_hybrid_model_from_before_early_exits_combines_every_message() -> None:
+def test_hybrid_model_from_before_encoder_skips_combines_every_message() -> None:
     meta, arrays = _small_hybrid_artifact()
-    assert meta["info"]["early_exit"] == 0.9
-    del meta["info"]["early_exit"]  # what models trained before early exits stored
+    assert meta["info"]["skip_encoder"] == 0.9
+    del meta["info"]["skip_encoder"]  # what models trained before encoder skips stored
     loaded = IntentModel.from_bytes(intent_artifact.pack(meta, arrays))
-    assert loaded.info.early_exit is None
+    assert loaded.info.skip_encoder is None
     texts = [text for text, _ in HELD_OUT]
     assert loaded.encoded_share(texts) == 1.0
 

@@ -7,7 +7,7 @@ Two methods, the best available one chosen at training time and named in the mod
   temperature fitted on held-out examples. Needs numpy, scipy and scikit-learn only.
 - ``hybrid``: the sparse scorer plus a small network over sentence embeddings from a local encoder
   (the ``router-embeddings`` extra), their calibrated distributions combined. A message the sparse
-  scorer alone is sure of (``early_exit_confidence``) keeps its answer without the encoder, which
+  scorer alone is sure of (``skip_encoder_confidence``) keeps its answer without the encoder, which
   is most of the time the hybrid spends on a message.
 
 Training holds out part of the examples to fit the temperatures and the out-of-scope threshold and
@@ -33,7 +33,7 @@ from aiaas.router import intent_artifact
 from aiaas.router.intent_artifact import InvalidIntentArtifact
 from aiaas.router.intent_calibration import (
     combine,
-    combine_with_early_exit,
+    combine_where_unsure,
     coverage_threshold,
     fit_temperature,
     metrics,
@@ -109,7 +109,7 @@ class IntentTrainingOptions:
     # and the encoder is not run (None: always combine). Chosen on a validation part of
     # BANKING77's train split: 0.9 lets about three messages in four skip the encoder for 0.1
     # point of accuracy (eval/README.md)
-    early_exit_confidence: float | None = 0.9
+    skip_encoder_confidence: float | None = 0.9
     sparse: SparseFeatureOptions = field(default_factory=SparseFeatureOptions)
     dense: DenseHeadOptions = field(default_factory=DenseHeadOptions)
 
@@ -139,9 +139,9 @@ class IntentModelInfo:
     validation: dict[str, float] | None
     encoder: str | None
     options: dict[str, Any]
-    early_exit: float | None = None
+    skip_encoder: float | None = None
     """Hybrid models: the sparse confidence at which the encoder is skipped (None: never; models
-    trained before early exits existed have none)."""
+    trained before encoder skips existed have none)."""
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -208,8 +208,8 @@ class IntentModel:
         def embedded(rows: npt.NDArray[np.int64]) -> list[npt.NDArray[np.float32]]:
             return [dense.scores(encoder.encode([texts[i] for i in rows]))]
 
-        return combine_with_early_exit(
-            sparse, embedded, self.info.temperatures, self.info.weights, self.info.early_exit
+        return combine_where_unsure(
+            sparse, embedded, self.info.temperatures, self.info.weights, self.info.skip_encoder
         )
 
     def encoded_share(self, texts: Sequence[str]) -> float:
@@ -417,7 +417,7 @@ class _Training:
         index = {label: i for i, label in enumerate(labels)}
         targets = np.array([index[label] for label in label_names], dtype=np.int64)
         method = self._method()
-        early_exit = self._early_exit(method)
+        skip_encoder = self._skip_encoder(method)
         encoder = _encoder() if method == METHOD_HYBRID else None
 
         embeddings = None
@@ -447,12 +447,12 @@ class _Training:
             members = self._fit(texts, targets, embeddings, kept, len(labels), base, span)
             scores = self._scores(members, [texts[i] for i in held], embeddings, held)
             temperatures = tuple(fit_temperature(s, targets[held]) for s in scores)
-            probabilities, combined = combine_with_early_exit(
+            probabilities, combined = combine_where_unsure(
                 scores[0],
                 lambda rows: [member[rows] for member in scores[1:]],
                 temperatures,
                 weights,
-                early_exit,
+                skip_encoder,
             )
             threshold = coverage_threshold(
                 probabilities,
@@ -486,7 +486,7 @@ class _Training:
             validation=validation,
             encoder=encoder.name if encoder is not None else None,
             options=_options_json(self.options, method),
-            early_exit=early_exit,
+            skip_encoder=skip_encoder,
         )
         self.report(1.0, "done")
         return IntentModel(info, features, sparse, dense, encoder)
@@ -499,11 +499,11 @@ class _Training:
             raise InvalidTrainingData(f"unknown intent classifier method {wanted!r}")
         return wanted
 
-    def _early_exit(self, method: str) -> float | None:
-        confidence = self.options.early_exit_confidence
+    def _skip_encoder(self, method: str) -> float | None:
+        confidence = self.options.skip_encoder_confidence
         if confidence is not None and not 0.0 < confidence <= 1.0:
             raise InvalidTrainingData(
-                f"early_exit_confidence must be above 0 and at most 1, got {confidence}"
+                f"skip_encoder_confidence must be above 0 and at most 1, got {confidence}"
             )
         return confidence if method == METHOD_HYBRID else None
 
@@ -558,5 +558,5 @@ def _options_json(options: IntentTrainingOptions, method: str) -> dict[str, Any]
     if method != METHOD_HYBRID:
         data.pop("dense")
         data.pop("dense_weight")
-        data.pop("early_exit_confidence")
+        data.pop("skip_encoder_confidence")
     return data

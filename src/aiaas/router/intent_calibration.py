@@ -3,7 +3,7 @@
 Each scorer's raw scores are divided by a temperature fitted on held-out examples (the one that
 minimises their negative log-likelihood), so a confidence of 0.8 means about 80 % right. A hybrid
 model multiplies its scorers' calibrated distributions (weighted geometric mean) and renormalises,
-except where its first scorer alone is already sure enough (:func:`combine_with_early_exit`).
+except where its first scorer alone is already sure enough (:func:`combine_where_unsure`).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def combine(
     return np.exp(_log_softmax(total)).astype(np.float32)
 
 
-def combine_with_early_exit(
+def combine_where_unsure(
     first: FloatArray,
     others: Callable[[IntArray], Sequence[FloatArray]],
     temperatures: Sequence[float],
