@@ -65,20 +65,20 @@ def combine_where_unsure(
     others: Callable[[IntArray], Sequence[FloatArray]],
     temperatures: Sequence[float],
     weights: Sequence[float],
-    exit_confidence: float | None,
+    sure_confidence: float | None,
 ) -> tuple[FloatArray, IntArray]:
     """:func:`combine`, asking for the other scorers' scores only where the first is unsure.
 
-    A row whose calibrated first-scorer confidence reaches ``exit_confidence`` keeps that
+    A row whose calibrated first-scorer confidence reaches ``sure_confidence`` keeps that
     scorer's distribution; the others are scored (``others(rows)``, one array per scorer, for
     those rows only) and combined for the rest. ``None`` combines every row. Returns the
     probabilities and the rows that were combined.
     """
-    if exit_confidence is None:
+    if sure_confidence is None:
         rows = np.arange(first.shape[0])
         return combine([first, *others(rows)], temperatures, weights), rows
     probabilities = combine([first], temperatures[:1], (1.0,))
-    rows = np.flatnonzero(probabilities.max(axis=1) < exit_confidence)
+    rows = np.flatnonzero(probabilities.max(axis=1) < sure_confidence)
     if len(rows):
         probabilities[rows] = combine([first[rows], *others(rows)], temperatures, weights)
     return probabilities, rows
