@@ -141,7 +141,12 @@ def build_platform(settings: Settings) -> Platform:
         consumers=[
             AuditLogConsumer(),
             IngestionConsumer(knowledge, settings.namespace),
-            IntentTrainingConsumer(cache, settings.namespace, settings.router.intent_method),
+            IntentTrainingConsumer(
+                cache,
+                settings.namespace,
+                settings.router.intent_method,
+                settings.router.intent_skip_encoder_confidence,
+            ),
             FeedbackRewardConsumer(chat, settings.namespace),
             OutcomeRewardConsumer(chat, settings.namespace),
         ],

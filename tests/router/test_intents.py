@@ -3,12 +3,15 @@ use the intent to pick the workflow and report it among the features."""
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
+import pytest
 from sqlalchemy import select
 
 from aiaas.events.envelope import EventEnvelope
 from aiaas.events.models import OutboxEvent
+from aiaas.router.intent_dense import embeddings_available
 from aiaas.router.tasks import IntentTrainingConsumer
 from tests.conftest import Stack
 from tests.factories import TenantHandle, make_tenant
@@ -45,7 +48,12 @@ def _examples() -> list[dict[str, str]]:
     ]
 
 
-async def _train(env: Stack, tenant: TenantHandle) -> dict[str, object]:
+async def _train(
+    env: Stack,
+    tenant: TenantHandle,
+    method: Literal["sparse", "hybrid"] = "sparse",
+    skip_encoder_confidence: float = 0.9,
+) -> dict[str, object]:
     await env.client.post(
         "/api/v1/router/intents/examples", headers=tenant.auth, json={"examples": _examples()}
     )
@@ -59,7 +67,9 @@ async def _train(env: Stack, tenant: TenantHandle) -> dict[str, object]:
                 )
             )
         ).scalar_one()
-    consumer = IntentTrainingConsumer(env.platform.cache, env.settings.namespace, "sparse")
+    consumer = IntentTrainingConsumer(
+        env.platform.cache, env.settings.namespace, method, skip_encoder_confidence
+    )
     async with env.platform.db.transaction(tenant_id) as session:
         await consumer.handle(session, EventEnvelope.model_validate(stored))
     url = f"/api/v1/router/intents/models/{queued['id']}"
@@ -72,6 +82,7 @@ async def test_trained_intents_route_decisions(env: Stack) -> None:
     assert model["status"] == "ready" and model["progress"] == 1.0, model
     metrics = model["metrics"]
     assert isinstance(metrics, dict) and metrics["labels"] == 3 and metrics["examples"] == 60
+    assert metrics["method"] == "sparse" and metrics["skip_encoder_confidence"] is None
     activated = await env.client.post(
         f"/api/v1/router/intents/models/{model['id']}/activate", headers=tenant.auth
     )
@@ -123,3 +134,17 @@ async def test_training_progress_is_published_from_the_training_thread(env: Stac
     raw = await env.platform.cache.get(progress_key(model_id))
     assert raw is not None
     assert b'"progress": 0.4' in raw and b"sparse scorer" in raw
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not embeddings_available(), reason="router-embeddings extra not installed")
+@pytest.mark.parametrize(("setting", "stored"), [(0.8, 0.8), (1.01, None)])
+async def test_hybrid_training_takes_the_skip_encoder_setting(
+    env: Stack, setting: float, stored: float | None
+) -> None:
+    tenant = await make_tenant(env)
+    model = await _train(env, tenant, "hybrid", setting)
+    assert model["status"] == "ready", model
+    metrics = model["metrics"]
+    assert isinstance(metrics, dict) and metrics["method"] == "hybrid"
+    assert metrics["skip_encoder_confidence"] == stored

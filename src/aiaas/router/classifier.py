@@ -33,11 +33,17 @@ def train_model(
     progress: Progress,
     seed: int = 0,
     method: Literal["auto", "sparse", "hybrid"] = "auto",
+    skip_encoder_confidence: float = 0.9,
 ) -> IntentModel:
-    """Train an ``IntentModel`` on ``(text, label)`` pairs (CPU work: call in a thread)."""
+    """Train an ``IntentModel`` on ``(text, label)`` pairs (CPU work: call in a thread).
+
+    ``skip_encoder_confidence`` is the setting ``router.intent_skip_encoder_confidence``; above 1
+    a hybrid model encodes every message.
+    """
     from aiaas.router.intent import IntentClassifier, IntentTrainingOptions
 
-    options = IntentTrainingOptions(method=method)
+    skip = skip_encoder_confidence if skip_encoder_confidence <= 1.0 else None
+    options = IntentTrainingOptions(method=method, skip_encoder_confidence=skip)
     return IntentClassifier.train(list(examples), progress=progress, seed=seed, options=options)
 
 

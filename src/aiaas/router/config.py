@@ -68,3 +68,10 @@ class RouterSettings(BaseModel):
         "auto",
         description="Intent classifier to train: sparse (fast), hybrid (sentence embeddings), auto",
     )
+    intent_skip_encoder_confidence: float = Field(
+        0.9,
+        gt=0,
+        le=1.01,
+        description="Hybrid intent models: the sparse scorer's calibrated confidence at which its"
+        " answer stands without the sentence encoder (above 1: encode every message)",
+    )

@@ -41,9 +41,11 @@ class IntentTrainingConsumer(Consumer):
         cache: Cache,
         namespace: str,
         method: Literal["auto", "sparse", "hybrid"] = "auto",
+        skip_encoder_confidence: float = 0.9,
     ) -> None:
         self.cache = cache
         self.method: Literal["auto", "sparse", "hybrid"] = method
+        self.skip_encoder_confidence = skip_encoder_confidence
         self.subject_filter = bus_subject(namespace, "router.intent_training.requested")
 
     async def handle(self, session: AsyncSession, envelope: EventEnvelope) -> None:
@@ -58,7 +60,9 @@ class IntentTrainingConsumer(Consumer):
         reporter = _ProgressReporter(self.cache, model_id, asyncio.get_running_loop())
         started = time.perf_counter()
         try:
-            model = await asyncio.to_thread(train_model, pairs, reporter, 0, self.method)
+            model = await asyncio.to_thread(
+                train_model, pairs, reporter, 0, self.method, self.skip_encoder_confidence
+            )
             artifact = await asyncio.to_thread(model.to_bytes)
         except (ValueError, TypeError) as exc:  # bad examples: a final answer, not a retry
             row.status = ModelStatus.FAILED
@@ -72,6 +76,7 @@ class IntentTrainingConsumer(Consumer):
                 "examples": info.examples,
                 "labels": len(info.labels),
                 "out_of_scope_threshold": info.threshold,
+                "skip_encoder_confidence": info.skip_encoder,
                 "validation": info.validation,
                 "train_seconds": info.train_seconds,
                 "job_seconds": round(time.perf_counter() - started, 3),
