@@ -15,6 +15,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aiaas.router.config import DEFAULT_SKIP_ENCODER_CONFIDENCE
 from aiaas.router.repository import IntentModelRepository
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def train_model(
     progress: Progress,
     seed: int = 0,
     method: Literal["auto", "sparse", "hybrid"] = "auto",
-    skip_encoder_confidence: float = 0.9,
+    skip_encoder_confidence: float = DEFAULT_SKIP_ENCODER_CONFIDENCE,
 ) -> IntentModel:
     """Train an ``IntentModel`` on ``(text, label)`` pairs (CPU work: call in a thread).
 

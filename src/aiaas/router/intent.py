@@ -30,6 +30,7 @@ from aiaas.kit.clock import utcnow
 from aiaas.kit.errors import ServiceUnavailable, ValidationFailed
 from aiaas.kit.ids import new_id
 from aiaas.router import intent_artifact
+from aiaas.router.config import DEFAULT_SKIP_ENCODER_CONFIDENCE
 from aiaas.router.intent_artifact import InvalidIntentArtifact
 from aiaas.router.intent_calibration import (
     combine,
@@ -106,10 +107,8 @@ class IntentTrainingOptions:
     svm_c: float = 0.5
     dense_weight: float = 0.6
     # hybrid only: where the calibrated sparse confidence reaches this, the sparse answer stands
-    # and the encoder is not run (None: always combine). Chosen on a validation part of
-    # BANKING77's train split: 0.9 lets about three messages in four skip the encoder for 0.1
-    # point of accuracy (eval/README.md)
-    skip_encoder_confidence: float | None = 0.9
+    # and the encoder is not run (None: always combine)
+    skip_encoder_confidence: float | None = DEFAULT_SKIP_ENCODER_CONFIDENCE
     sparse: SparseFeatureOptions = field(default_factory=SparseFeatureOptions)
     dense: DenseHeadOptions = field(default_factory=DenseHeadOptions)
 

@@ -19,6 +19,7 @@ from aiaas.events.envelope import EventEnvelope, bus_subject
 from aiaas.kit.clock import utcnow
 from aiaas.kit.errors import AppError
 from aiaas.router.classifier import train_model
+from aiaas.router.config import DEFAULT_SKIP_ENCODER_CONFIDENCE
 from aiaas.router.events import IntentModelTrained
 from aiaas.router.repository import IntentExampleRepository, IntentModelRepository
 from aiaas.router.training import ModelStatus, progress_key
@@ -41,7 +42,7 @@ class IntentTrainingConsumer(Consumer):
         cache: Cache,
         namespace: str,
         method: Literal["auto", "sparse", "hybrid"] = "auto",
-        skip_encoder_confidence: float = 0.9,
+        skip_encoder_confidence: float = DEFAULT_SKIP_ENCODER_CONFIDENCE,
     ) -> None:
         self.cache = cache
         self.method: Literal["auto", "sparse", "hybrid"] = method
